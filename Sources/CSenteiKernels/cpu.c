@@ -1,0 +1,75 @@
+#define _GNU_SOURCE
+#include "CSenteiKernels.h"
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int sk_best_isa(void) {
+    int isa = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) isa = 1;
+    if (isa && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) isa = 2;
+#endif
+    const char *force = getenv("SENTEI_ISA");
+    if (force) {
+        int want = isa;
+        if (strcmp(force, "base") == 0) want = 0;
+        else if (strcmp(force, "avx2") == 0) want = 1;
+        else if (strcmp(force, "avx512") == 0) want = 2;
+        if (want < isa) isa = want;
+    }
+    return isa;
+}
+
+int sk_has_vnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int sk_futex_wait(uint32_t *addr, uint32_t expected) {
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    return r == 0 ? 0 : -errno;
+}
+
+int sk_futex_wake(uint32_t *addr, int n) {
+    long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    return r >= 0 ? (int)r : -errno;
+}
+
+int sk_pin_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+// The process's CPU mask as it was at load time, before any pool pinned the thread that asks.
+static cpu_set_t sk_initial_mask;
+static int sk_initial_mask_ok;
+__attribute__((constructor)) static void sk_capture_mask(void) {
+    sk_initial_mask_ok = sched_getaffinity(0, sizeof(sk_initial_mask), &sk_initial_mask) == 0;
+}
+
+int sk_allowed_cpu_count(void) {
+    if (!sk_initial_mask_ok) return 1;
+    int n = CPU_COUNT(&sk_initial_mask);
+    return n > 0 ? n : 1;
+}
+
+int sk_allowed_cpu(int index) {
+    if (!sk_initial_mask_ok) return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &sk_initial_mask) && index-- == 0) return cpu;
+    }
+    return -1;
+}

@@ -1,0 +1,143 @@
+/// Where every node's value lives: in a constant, or at an element offset inside one arena shared by all
+/// activations. Reshapes, contiguous slices and concat inputs become views (no copy); everything else gets a
+/// region that is reused once its last reader has run. Planned once per model; nothing is allocated per frame.
+package struct MemoryPlan: Sendable {
+    package enum Location: Sendable, Equatable {
+        case constant
+        /// Element offset into the arena.
+        case arena(Int)
+    }
+
+    package var locations: [Location]
+    /// Arena size in floats.
+    package var arenaCount: Int
+    /// Nodes that need no step at run time because their value is a view of another node's.
+    package var isView: [Bool]
+    /// For concat nodes: which inputs were written in place by their producers (their copy is skipped).
+    package var concatInputInPlace: [Int: [Bool]]
+
+    static let alignment = 16  // floats: 64-byte alignment for vector loads
+
+    package static func make(_ graph: Graph, disableViews: Bool = false) -> MemoryPlan {
+        let count = graph.nodes.count
+        // parent[i] = (node, element offset) when node i's value lives inside node parent's value.
+        var parent = [(node: Int, offset: Int)?](repeating: nil, count: count)
+        var isView = [Bool](repeating: false, count: count)
+        var concatInPlace: [Int: [Bool]] = [:]
+        let outputs = Set(graph.outputs.map(\.node.index))
+        let inputs = Set(graph.inputs.map(\.index))
+
+        func writesOwnBuffer(_ index: Int) -> Bool {
+            switch graph.nodes[index].op {
+            case .input, .constant, .reshape: return false
+            case .slice: return !isView[index]
+            case .conv, .channelAffine, .unary, .binary, .concat, .maxPool, .resizeNearest, .transpose, .softmax, .matMul, .gather:
+                return true
+            }
+        }
+
+        if !disableViews {
+            for (index, node) in graph.nodes.enumerated() {
+                let source = node.inputs.first?.index
+                switch node.op {
+                case .reshape:
+                    if let source, !isConstant(graph, source) { parent[index] = (source, 0); isView[index] = true }
+                case .slice(let starts, let steps):
+                    if let source, !isConstant(graph, source),
+                       let offset = contiguousSliceOffset(input: graph.nodes[source].shape, output: node.shape, starts: starts, steps: steps) {
+                        parent[index] = (source, offset)
+                        isView[index] = true
+                    }
+                default: break
+                }
+            }
+            // Concat inputs written in place: later concats first, so a concat that is itself an input of a later one
+            // is already placed when its own inputs are considered.
+            for index in stride(from: count - 1, through: 0, by: -1) {
+                guard case .concat(let axis) = graph.nodes[index].op else { continue }
+                let node = graph.nodes[index]
+                guard node.shape[..<axis].reduce(1, *) == 1 else { continue }
+                var flags = [Bool](repeating: false, count: node.inputs.count)
+                var offset = 0
+                var seen = Set<Int>()
+                for (slot, input) in node.inputs.enumerated() {
+                    let i = input.index
+                    if writesOwnBuffer(i), parent[i] == nil, !outputs.contains(i), !inputs.contains(i), seen.insert(i).inserted {
+                        parent[i] = (index, offset)
+                        flags[slot] = true
+                    }
+                    offset += graph.nodes[i].elementCount
+                }
+                concatInPlace[index] = flags
+            }
+        }
+
+        // Resolve every node to its root region and offset within it.
+        func root(_ index: Int) -> (node: Int, offset: Int) {
+            var current = index, offset = 0
+            while let p = parent[current] { offset += p.offset; current = p.node }
+            return (current, offset)
+        }
+        let roots = (0..<count).map(root)
+
+        // Lifetime of each root region: from its first writer to its last reader (outputs live to the end).
+        var first = [Int](repeating: Int.max, count: count)
+        var last = [Int](repeating: -1, count: count)
+        for (index, node) in graph.nodes.enumerated() {
+            let r = roots[index].node
+            first[r] = min(first[r], inputs.contains(index) ? -1 : index)
+            last[r] = max(last[r], index)
+            for input in node.inputs {
+                let ri = roots[input.index].node
+                last[ri] = max(last[ri], index)
+            }
+        }
+        for output in outputs { last[roots[output].node] = Int.max }
+
+        // Greedy placement, largest first, into the lowest gap free during the region's lifetime.
+        var regionOffset = [Int](repeating: 0, count: count)
+        var placed: [(start: Int, end: Int, first: Int, last: Int)] = []
+        let regions = (0..<count).filter { roots[$0].node == $0 && !isConstant(graph, $0) }
+            .sorted { (size(graph, $0), -$0) > (size(graph, $1), -$1) }
+        var arenaCount = 0
+        for r in regions {
+            let need = size(graph, r)
+            let busy = placed.filter { $0.first <= last[r] && first[r] <= $0.last }.sorted { $0.start < $1.start }
+            var candidate = 0
+            for region in busy {
+                if candidate + need <= region.start { break }
+                candidate = max(candidate, region.end)
+            }
+            regionOffset[r] = candidate
+            placed.append((candidate, candidate + need, first[r], last[r]))
+            arenaCount = max(arenaCount, candidate + need)
+        }
+
+        let locations: [Location] = (0..<count).map { index in
+            let (r, offset) = roots[index]
+            return isConstant(graph, r) ? .constant : .arena(regionOffset[r] + offset)
+        }
+        return MemoryPlan(locations: locations, arenaCount: arenaCount, isView: isView, concatInputInPlace: concatInPlace)
+    }
+
+    static func isConstant(_ graph: Graph, _ index: Int) -> Bool {
+        if case .constant = graph.nodes[index].op { return true }
+        return false
+    }
+
+    static func size(_ graph: Graph, _ index: Int) -> Int {
+        let n = max(graph.nodes[index].elementCount, 1)
+        return (n + alignment - 1) / alignment * alignment
+    }
+
+    /// The element offset of a slice when its result is one contiguous run of the input, else nil.
+    static func contiguousSliceOffset(input: [Int], output: [Int], starts: [Int], steps: [Int]) -> Int? {
+        let strides = ShapeMath.strides(input)
+        // Leading axes must be singletons in the output, then one axis sliced with step 1, then full axes.
+        guard let cut = (0..<input.count).first(where: { output[$0] != 1 || input[$0] != 1 }) else { return 0 }
+        for axis in 0..<cut where output[axis] != 1 { return nil }
+        guard steps[cut] == 1 || output[cut] == 1 else { return nil }
+        for axis in (cut + 1)..<input.count where output[axis] != input[axis] || starts[axis] != 0 || (steps[axis] != 1 && output[axis] > 1) { return nil }
+        return (0..<input.count).reduce(0) { $0 + starts[$1] * strides[$1] }
+    }
+}

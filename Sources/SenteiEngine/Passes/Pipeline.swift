@@ -1,0 +1,152 @@
+import Foundation
+
+/// The optimisation pipeline: named passes in order, each `(Graph) -> Graph`. `SENTEI_DISABLE_PASSES=a,b` switches
+/// passes off by name for bisecting a parity failure.
+package enum Pipeline {
+    package static let passes: [(name: String, run: @Sendable (Graph) -> Graph)] = [
+        // BatchNorm folds into the conv before it, before activations are fused past it.
+        ("fold-channel-affine", Passes.foldChannelAffineIntoConv),
+        // x·sigmoid(x) → silu(x), so the next pass sees one activation node.
+        ("fuse-silu", Passes.fuseSiLU),
+        // Activation into the conv's epilogue.
+        ("fuse-conv-activation", Passes.fuseConvActivation),
+        // Residual Add after the activation into the same epilogue (YOLOX/YOLOv8 bottlenecks).
+        ("fuse-residual-add", Passes.fuseResidualAdd),
+    ]
+
+    package static func optimize(_ graph: Graph) -> Graph {
+        let disabled = Set((ProcessInfo.processInfo.environment["SENTEI_DISABLE_PASSES"] ?? "").split(separator: ",").map(String.init))
+        var graph = graph
+        // Dead-node elimination runs after every pass: fusions leave unused nodes whose reads would otherwise
+        // block the next fusion's single-reader checks.
+        graph = Passes.eliminateDeadNodes(graph)
+        for pass in passes where !disabled.contains(pass.name) {
+            graph = Passes.eliminateDeadNodes(pass.run(graph))
+        }
+        return graph
+    }
+}
+
+package enum Passes {
+    static func isGraphOutput(_ graph: Graph, _ id: NodeID) -> Bool {
+        graph.outputs.contains { $0.node == id }
+    }
+
+    /// Points every reader of `old` (and graph outputs) at `new`.
+    static func redirect(_ graph: inout Graph, from old: NodeID, to new: NodeID) {
+        for index in graph.nodes.indices {
+            for (slot, input) in graph.nodes[index].inputs.enumerated() where input == old {
+                graph.nodes[index].inputs[slot] = new
+            }
+        }
+        for index in graph.outputs.indices where graph.outputs[index].node == old {
+            graph.outputs[index].node = new
+        }
+    }
+
+    package static func foldChannelAffineIntoConv(_ graph: Graph) -> Graph {
+        var graph = graph
+        var uses = graph.useCounts()
+        for index in graph.nodes.indices {
+            guard case .channelAffine(let scale, let shift) = graph.nodes[index].op else { continue }
+            let source = graph.nodes[index].inputs[0]
+            guard case .conv(var conv) = graph[source].op, uses[source.index] == 1,
+                  conv.activation == .none, !conv.hasResidual, scale.count == conv.outChannels else { continue }
+            let perOutput = conv.weights.count / conv.outChannels
+            var bias = conv.bias ?? [Float](repeating: 0, count: conv.outChannels)
+            for co in 0..<conv.outChannels {
+                for i in 0..<perOutput { conv.weights[co * perOutput + i] *= scale[co] }
+                bias[co] = bias[co] * scale[co] + shift[co]
+            }
+            conv.bias = bias
+            graph[source].op = .conv(conv)
+            redirect(&graph, from: NodeID(index), to: source)
+            uses = graph.useCounts()
+        }
+        return graph
+    }
+
+    package static func fuseSiLU(_ graph: Graph) -> Graph {
+        var graph = graph
+        let uses = graph.useCounts()
+        for index in graph.nodes.indices {
+            guard case .binary(.mul) = graph.nodes[index].op else { continue }
+            let (a, b) = (graph.nodes[index].inputs[0], graph.nodes[index].inputs[1])
+            for (x, gate) in [(a, b), (b, a)] {
+                guard case .unary(.sigmoid) = graph[gate].op, graph[gate].inputs[0] == x, uses[gate.index] == 1,
+                      graph[x].shape == graph.nodes[index].shape else { continue }
+                graph.nodes[index].op = .unary(.silu)
+                graph.nodes[index].inputs = [x]
+                break
+            }
+        }
+        return graph
+    }
+
+    package static func fuseConvActivation(_ graph: Graph) -> Graph {
+        var graph = graph
+        var uses = graph.useCounts()
+        for index in graph.nodes.indices {
+            guard case .unary(let kind) = graph.nodes[index].op else { continue }
+            let activation: Activation
+            switch kind {
+            case .relu: activation = .relu
+            case .sigmoid: activation = .sigmoid
+            case .silu: activation = .silu
+            case .identity: activation = .none
+            }
+            let source = graph.nodes[index].inputs[0]
+            guard case .conv(var conv) = graph[source].op, uses[source.index] == 1, !isGraphOutput(graph, source),
+                  conv.activation == .none, !conv.hasResidual else { continue }
+            conv.activation = activation
+            graph[source].op = .conv(conv)
+            redirect(&graph, from: NodeID(index), to: source)
+            uses = graph.useCounts()
+        }
+        return graph
+    }
+
+    package static func fuseResidualAdd(_ graph: Graph) -> Graph {
+        var graph = graph
+        var uses = graph.useCounts()
+        for index in graph.nodes.indices {
+            guard case .binary(.add) = graph.nodes[index].op else { continue }
+            let (a, b) = (graph.nodes[index].inputs[0], graph.nodes[index].inputs[1])
+            for (convID, other) in [(a, b), (b, a)] {
+                // The residual must be computed before the conv to keep node order topological.
+                guard case .conv(var conv) = graph[convID].op, conv.group == 1, uses[convID.index] == 1,
+                      !isGraphOutput(graph, convID), !conv.hasResidual, other < convID, graph[other].shape == graph[convID].shape else { continue }
+                if case .constant = graph[other].op { continue }
+                conv.hasResidual = true
+                graph[convID].op = .conv(conv)
+                graph[convID].inputs.append(other)
+                redirect(&graph, from: NodeID(index), to: convID)
+                uses = graph.useCounts()
+                break
+            }
+        }
+        return graph
+    }
+
+    /// Keeps only nodes the outputs depend on (plus all graph inputs), renumbered in the same order.
+    package static func eliminateDeadNodes(_ graph: Graph) -> Graph {
+        var live = [Bool](repeating: false, count: graph.nodes.count)
+        var stack = graph.outputs.map(\.node) + graph.inputs
+        while let id = stack.popLast() {
+            guard !live[id.index] else { continue }
+            live[id.index] = true
+            stack.append(contentsOf: graph[id].inputs)
+        }
+        var remap = [Int](repeating: -1, count: graph.nodes.count)
+        var result = Graph()
+        for (index, node) in graph.nodes.enumerated() where live[index] {
+            remap[index] = result.nodes.count
+            var copy = node
+            copy.inputs = node.inputs.map { NodeID(remap[$0.index]) }
+            result.nodes.append(copy)
+        }
+        result.inputs = graph.inputs.map { NodeID(remap[$0.index]) }
+        result.outputs = graph.outputs.map { ($0.name, NodeID(remap[$0.node.index])) }
+        return result
+    }
+}

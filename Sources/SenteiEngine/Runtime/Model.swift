@@ -1,0 +1,142 @@
+import Foundation
+
+/// A name and static shape of a model input or output.
+public struct TensorInfo: Sendable, Equatable, CustomStringConvertible {
+    public let name: String
+    public let shape: [Int]
+    public var description: String { "\(name) \(shape.map(String.init).joined(separator: "×"))" }
+}
+
+/// A compiled model, ready to run: ONNX → graph → passes → memory plan → steps over one arena.
+///
+///     let model = try Model(path: "yolox_nano.onnx")
+///     let outputs = try model.run([Tensor(shape: [1, 3, 416, 416], data: pixels)])
+///
+/// Runs are serialised (one at a time per model); nothing is allocated per run except the returned tensors
+/// (the closure form of `run` allocates nothing).
+public final class Model: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Parts each kernel is split into; default one per core.
+        public var threads: Int
+        /// Fixed shapes for inputs with symbolic dims, or a different input size (e.g. 320×320 for YOLOX).
+        public var inputShapes: [String: [Int]]
+        /// Run the scalar reference of every op instead of the optimised kernels (tests, bisecting).
+        public var useReferenceKernels: Bool
+        /// Lower the kernel ISA below the best the CPU has (`.base`, `.avx2`); nil = best.
+        public var isa: KernelISA?
+
+        public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil) {
+            self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            self.inputShapes = inputShapes
+            self.useReferenceKernels = useReferenceKernels
+            self.isa = isa
+        }
+    }
+
+    public let inputs: [TensorInfo]
+    public let outputs: [TensorInfo]
+    /// Bytes of the activation arena (all intermediate tensors share it).
+    public var arenaBytes: Int { program.arenaCount * MemoryLayout<Float>.stride }
+    /// Bytes of packed weights and constants.
+    public var weightBytes: Int { program.weightCount * MemoryLayout<Float>.stride }
+    /// The kernel ISA in use ("avx512", "avx2", "base", or "reference").
+    public var kernelName: String { program.kernelName }
+    public let threads: Int
+
+    package let graph: Graph
+    let program: Program
+    let pool: WorkerPool
+    private let lock = NSLock()
+
+    public convenience init(path: String, options: Options = Options()) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EngineError(.io, "\(path): cannot read the model file")
+        }
+        let name = (path as NSString).lastPathComponent
+        try self.init(onnx: [UInt8](data), source: name, options: options)
+    }
+
+    public convenience init(onnx bytes: [UInt8], source: String, options: Options = Options()) throws {
+        let onnx = try readONNXModel(bytes: bytes, source: source)
+        let graph = try ONNXImporter.importModel(onnx, source: source, inputShapes: options.inputShapes)
+        self.init(graph: Pipeline.optimize(graph), options: options)
+    }
+
+    /// Compiles an already optimised graph (tests, and derived variants such as pruned models).
+    package init(graph: Graph, options: Options = Options()) {
+        self.graph = graph
+        self.threads = options.threads
+        self.pool = WorkerPool(threads: options.threads)
+        let isa = min(options.isa?.rawValue ?? KernelISA.best.rawValue, KernelISA.best.rawValue)
+        let kernels = options.useReferenceKernels ? nil : KernelTable(isa: KernelISA(rawValue: isa) ?? .base)
+        self.program = Program(graph: graph, plan: MemoryPlan.make(graph), kernels: kernels, threads: options.threads)
+        self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
+        self.outputs = graph.outputs.map { TensorInfo(name: $0.name, shape: graph[$0.node].shape) }
+    }
+
+    /// Runs the model on `inputs` (in `self.inputs` order) and returns copies of the outputs.
+    public func run(_ inputs: [Tensor]) throws -> [Tensor] {
+        guard inputs.count == self.inputs.count else {
+            throw EngineError(.invalidInput, "the model takes \(self.inputs.count) inputs, \(inputs.count) were given")
+        }
+        for (tensor, info) in zip(inputs, self.inputs) where tensor.shape != info.shape {
+            throw EngineError(.invalidInput, "input '\(info.name)' must have shape \(info.shape), got \(tensor.shape)")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        for (tensor, id) in zip(inputs, graph.inputs) {
+            tensor.data.withUnsafeBufferPointer { program.pointer(id).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        program.execute(pool: pool)
+        return graph.outputs.map { output in
+            let node = graph[output.node]
+            return Tensor(shape: node.shape, data: Array(UnsafeBufferPointer(start: program.pointer(output.node), count: node.elementCount)))
+        }
+    }
+
+    /// Runs a single-input model without copying: `fill` writes the input in place, `body` reads the outputs.
+    public func run<R>(
+        fill: (UnsafeMutableBufferPointer<Float>) throws -> Void, _ body: ([UnsafeBufferPointer<Float>]) throws -> R
+    ) throws -> R {
+        guard graph.inputs.count == 1 else {
+            throw EngineError(.invalidInput, "the model takes \(graph.inputs.count) inputs; use run(_:) instead")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let input = graph.inputs[0]
+        try fill(UnsafeMutableBufferPointer(start: program.pointer(input), count: graph[input].elementCount))
+        program.execute(pool: pool)
+        return try body(graph.outputs.map {
+            UnsafeBufferPointer(start: UnsafePointer(program.pointer($0.node)), count: graph[$0.node].elementCount)
+        })
+    }
+
+    /// Per-node description for `sentei inspect`: name, kernel, output shape, multiply-accumulates.
+    public var layers: [LayerInfo] {
+        graph.nodes.enumerated().compactMap { index, node in
+            switch node.op {
+            case .input, .constant: return nil
+            default: break
+            }
+            let inPlace = program.plan.isView[index]
+            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : ""), shape: node.shape, macs: Self.macs(node))
+        }
+    }
+
+    public var totalMACs: Int { layers.reduce(0) { $0 + $1.macs } }
+
+    static func macs(_ node: Node) -> Int {
+        switch node.op {
+        case .conv(let conv): return node.elementCount * conv.macsPerOutput
+        case .matMul: return 0
+        default: return 0
+        }
+    }
+}
+
+public struct LayerInfo: Sendable {
+    public let name: String
+    public let kind: String
+    public let shape: [Int]
+    public let macs: Int
+}

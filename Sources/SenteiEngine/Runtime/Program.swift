@@ -1,0 +1,76 @@
+/// The executable form of a planned graph: owned buffers (arena, packed weights, constants, kernel scratch) and one
+/// step per node that computes something. Steps capture raw pointers that stay valid for the program's lifetime,
+/// so a run is a walk over closures with no allocation and no lookups.
+final class Program: @unchecked Sendable {
+    struct Step {
+        let node: Int
+        /// Whether the step is split across the pool's parts; small steps run on the caller alone.
+        let parallel: Bool
+        let body: (Int, Int) -> Void
+    }
+
+    let plan: MemoryPlan
+    let arena: UnsafeMutablePointer<Float>
+    let arenaCount: Int
+    private(set) var weightCount = 0
+    private var owned: [UnsafeMutablePointer<Float>] = []
+    private var constantPointers: [Int: UnsafeMutablePointer<Float>] = [:]
+    private(set) var steps: [Step] = []
+    let kernelName: String
+
+    init(graph: Graph, plan: MemoryPlan, kernels: KernelTable?, threads: Int) {
+        self.plan = plan
+        self.arenaCount = plan.arenaCount
+        self.arena = .allocate(capacity: max(plan.arenaCount, 1))
+        arena.initialize(repeating: 0, count: max(plan.arenaCount, 1))
+        self.kernelName = kernels?.name ?? "reference"
+        for (index, node) in graph.nodes.enumerated() {
+            if case .constant(let data) = node.op, graph.nodes.contains(where: { $0.inputs.contains(NodeID(index)) }) || graph.outputs.contains(where: { $0.node.index == index }) {
+                constantPointers[index] = copyOwned(data.floats)
+            }
+        }
+        let builder = StepBuilder(program: self, graph: graph, kernels: kernels, threads: threads)
+        for index in graph.nodes.indices {
+            if let step = builder.step(for: index) { steps.append(step) }
+        }
+    }
+
+    deinit {
+        arena.deallocate()
+        for buffer in owned { buffer.deallocate() }
+    }
+
+    func pointer(_ id: NodeID) -> UnsafeMutablePointer<Float> { pointer(id.index) }
+
+    func pointer(_ index: Int) -> UnsafeMutablePointer<Float> {
+        switch plan.locations[index] {
+        case .arena(let offset): return arena + offset
+        case .constant: return constantPointers[index]!
+        }
+    }
+
+    /// Allocates a buffer the program owns for its lifetime (packed weights, constants, scratch).
+    func allocateOwned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        buffer.initialize(repeating: 0, count: max(count, 1))
+        owned.append(buffer)
+        weightCount += count
+        return buffer
+    }
+
+    func copyOwned(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+        let buffer = allocateOwned(values.count)
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { buffer.update(from: base, count: values.count) } }
+        return buffer
+    }
+
+    func execute(pool: WorkerPool) {
+        for step in steps {
+            if step.parallel && pool.threads > 1 {
+                pool.run(step.body)
+            } else {
+                step.body(0, 1)
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+/// Builds the run-time step for each node: picks the kernel, packs weights once, and captures the pointers.
+struct StepBuilder {
+    unowned let program: Program
+    let graph: Graph
+    let kernels: KernelTable?
+    let threads: Int
+
+    func step(for index: Int) -> Program.Step? {
+        let node = graph.nodes[index]
+        switch node.op {
+        case .input, .constant: return nil
+        default: break
+        }
+        if program.plan.isView[index] { return nil }
+        guard let kernels else { return referenceStep(index) }
+        let out = program.pointer(index)
+        let inputs = node.inputs.map { UnsafePointer(program.pointer($0)) }
+        let inShapes = node.inputs.map { graph[$0].shape }
+        let count = node.elementCount
+
+        switch node.op {
+        case .input, .constant:
+            return nil
+        case .conv(let conv):
+            return convStep(index, conv, kernels: kernels)
+        case .channelAffine(let scale, let shift):
+            let channels = inShapes[0].count > 1 ? inShapes[0][1] : 1
+            let inner = inShapes[0].count > 2 ? inShapes[0][2...].reduce(1, *) : 1
+            let outer = count / max(channels * inner, 1)
+            let s = program.copyOwned(scale), t = program.copyOwned(shift)
+            let x = inputs[0]
+            return Program.Step(node: index, parallel: count > 4096) { ith, nth in
+                let (r0, r1) = StridedKernels.partition(outer * channels, ith, nth)
+                for row in r0..<r1 {
+                    let c = row % channels
+                    let (a, b) = (s[c], t[c])
+                    for j in 0..<inner { out[row * inner + j] = x[row * inner + j] * a + b }
+                }
+            }
+        case .unary(let kind):
+            let x = inputs[0]
+            return Program.Step(node: index, parallel: count > 4096) { ith, nth in
+                switch kind {
+                case .relu: kernels.relu(x, out, count, ith, nth)
+                case .sigmoid: kernels.sigmoid(x, out, count, ith, nth)
+                case .silu: kernels.silu(x, out, count, ith, nth)
+                case .identity:
+                    let (lo, hi) = StridedKernels.partition(count, ith, nth)
+                    if lo < hi { (out + lo).update(from: x + lo, count: hi - lo) }
+                }
+            }
+        case .binary(let kind):
+            let (a, b) = (inputs[0], inputs[1])
+            if inShapes[0] == node.shape, inShapes[1] == node.shape {
+                return Program.Step(node: index, parallel: count > 4096) { ith, nth in
+                    switch kind {
+                    case .add: kernels.add(a, b, out, count, ith, nth)
+                    case .sub: kernels.sub(a, b, out, count, ith, nth)
+                    case .mul: kernels.mul(a, b, out, count, ith, nth)
+                    case .div: kernels.div(a, b, out, count, ith, nth)
+                    }
+                }
+            }
+            let shape = node.shape
+            let sa = ShapeMath.broadcastStrides(inShapes[0], to: shape), sb = ShapeMath.broadcastStrides(inShapes[1], to: shape)
+            return Program.Step(node: index, parallel: count > 4096) { ith, nth in
+                StridedKernels.binary(kind, a: a, aStrides: sa, b: b, bStrides: sb, shape: shape, out: out, ith: ith, nth: nth)
+            }
+        case .concat(let axis):
+            let outer = node.shape[..<axis].reduce(1, *)
+            let total = node.shape[axis...].reduce(1, *)
+            let inPlace = program.plan.concatInputInPlace[index] ?? [Bool](repeating: false, count: inputs.count)
+            var copies: [(src: UnsafePointer<Float>, offset: Int, block: Int)] = []
+            var offset = 0
+            for (slot, shape) in inShapes.enumerated() {
+                let block = shape[axis...].reduce(1, *)
+                if !inPlace[slot] { copies.append((inputs[slot], offset, block)) }
+                offset += block
+            }
+            if copies.isEmpty { return nil }
+            let rows = outer * copies.count
+            return Program.Step(node: index, parallel: count > 16384) { ith, nth in
+                let (r0, r1) = StridedKernels.partition(rows, ith, nth)
+                for row in r0..<r1 {
+                    let (o, copy) = (row / copies.count, copies[row % copies.count])
+                    (out + o * total + copy.offset).update(from: copy.src + o * copy.block, count: copy.block)
+                }
+            }
+        case .slice(let starts, let steps):
+            let inStrides = ShapeMath.strides(inShapes[0])
+            let base = zip(starts, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
+            let strides = zip(inStrides, steps).map { $0 * $1 }
+            return copyStep(index, src: inputs[0], base: base, strides: strides, shape: node.shape, out: out)
+        case .reshape:
+            return copyStep(index, src: inputs[0], base: 0, strides: ShapeMath.strides(node.shape), shape: node.shape, out: out)
+        case .transpose(let perm):
+            let inStrides = ShapeMath.strides(inShapes[0])
+            return copyStep(index, src: inputs[0], base: 0, strides: perm.map { inStrides[$0] }, shape: node.shape, out: out)
+        case .maxPool(let pool):
+            guard pool.dilation == (1, 1), inShapes[0][0] == 1 else { return referenceStep(index) }
+            let (c, h, w) = (inShapes[0][1], inShapes[0][2], inShapes[0][3])
+            let x = inputs[0], outPlane = node.shape[2] * node.shape[3]
+            return Program.Step(node: index, parallel: true) { ith, nth in
+                kernels.maxPool2d(x, h * w, c, h, w, pool.kernel.h, pool.kernel.w,
+                                  pool.stride.h, pool.stride.w, pool.pads.t, pool.pads.l,
+                                  pool.pads.b, pool.pads.r, out, outPlane, ith, nth)
+            }
+        case .resizeNearest(let sourceIndex):
+            let s = inShapes[0]
+            if s.count == 4, s[0] == 1, node.shape[1] == s[1], let sh = integerScale(sourceIndex[2]), let sw = integerScale(sourceIndex[3]) {
+                let x = inputs[0], outPlane = node.shape[2] * node.shape[3]
+                return Program.Step(node: index, parallel: true) { ith, nth in
+                    kernels.resizeNearest(x, s[2] * s[3], s[1], s[2], s[3],
+                                          sh, sw, out, outPlane, ith, nth)
+                }
+            }
+            return referenceStep(index)
+        case .softmax(let axis):
+            let shape = node.shape
+            let outer = shape[..<axis].reduce(1, *), dim = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+            let x = inputs[0]
+            return Program.Step(node: index, parallel: count > 4096) { ith, nth in
+                StridedKernels.softmax(x: x, y: out, outer: outer, dim: dim, inner: inner, ith: ith, nth: nth)
+            }
+        case .matMul:
+            let (sa, sb) = (inShapes[0], inShapes[1])
+            let a2 = sa.count == 1 ? [1] + sa : sa, b2 = sb.count == 1 ? sb + [1] : sb
+            let (m, k, n) = (a2[a2.count - 2], a2[a2.count - 1], b2[b2.count - 1])
+            let batchA = Array(a2.dropLast(2)), batchB = Array(b2.dropLast(2))
+            let batch = ShapeMath.broadcast(batchA, batchB) ?? []
+            let stridesA = ShapeMath.broadcastStrides(batchA, to: batch), stridesB = ShapeMath.broadcastStrides(batchB, to: batch)
+            var offsetsA: [Int] = [], offsetsB: [Int] = []
+            ReferenceOps.forEachIndex(batch) { _, i in
+                offsetsA.append(zip(i, stridesA).reduce(0) { $0 + $1.0 * $1.1 } * m * k)
+                offsetsB.append(zip(i, stridesB).reduce(0) { $0 + $1.0 * $1.1 } * k * n)
+            }
+            let (a, b) = (inputs[0], inputs[1])
+            return Program.Step(node: index, parallel: count * k > 65536) { ith, nth in
+                StridedKernels.matMul(a: a, b: b, out: out, aOffsets: offsetsA, bOffsets: offsetsB, m: m, k: k, n: n, ith: ith, nth: nth)
+            }
+        case .gather(let axis, let indices, _):
+            let s = inShapes[0]
+            let outer = s[..<axis].reduce(1, *), inner = s[(axis + 1)...].reduce(1, *), dim = s[axis]
+            let x = inputs[0]
+            return Program.Step(node: index, parallel: false) { _, _ in
+                var o = out
+                for row in 0..<outer {
+                    for i in indices {
+                        o.update(from: x + (row * dim + i) * inner, count: inner)
+                        o += inner
+                    }
+                }
+            }
+        }
+    }
+
+    /// A resize map that is out[i] = in[i / s] for an integer s.
+    func integerScale(_ map: [Int]) -> Int? {
+        guard let last = map.last, last + 1 > 0, map.count % (last + 1) == 0 else { return nil }
+        let s = map.count / (last + 1)
+        return map.indices.allSatisfy { map[$0] == $0 / s } ? s : nil
+    }
+
+    func copyStep(_ index: Int, src: UnsafePointer<Float>, base: Int, strides: [Int], shape: [Int], out: UnsafeMutablePointer<Float>) -> Program.Step {
+        Program.Step(node: index, parallel: shape.reduce(1, *) > 16384) { ith, nth in
+            StridedKernels.copy(src: src, base: base, strides: strides, shape: shape, dst: out, ith: ith, nth: nth)
+        }
+    }
+
+    func convStep(_ index: Int, _ conv: Conv, kernels: KernelTable) -> Program.Step {
+        let node = graph.nodes[index]
+        let inShape = graph[node.inputs[0]].shape
+        let (cin, h, w) = (inShape[1], inShape[2], inShape[3])
+        let (cout, oh, ow) = (node.shape[1], node.shape[2], node.shape[3])
+        let x = UnsafePointer(program.pointer(node.inputs[0]))
+        let out = program.pointer(index)
+        let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+        let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
+        let act = conv.activation.rawValue
+        let (kh, kw) = conv.kernel
+        if conv.isDepthwise {
+            let weights = UnsafePointer(program.copyOwned(conv.weights))
+            return Program.Step(node: index, parallel: true) { ith, nth in
+                kernels.depthwiseConv2d(x, h * w, cin, h, w, weights, kh, kw,
+                                        conv.stride.h, conv.stride.w, conv.pads.t, conv.pads.l,
+                                        conv.pads.b, conv.pads.r, conv.dilation.h, conv.dilation.w,
+                                        out, oh * ow, bias, act, ith, nth)
+            }
+        }
+        // Groups (1 for dense convs) run one after another, each a full conv over its channel slice.
+        let groups = conv.group
+        let cinG = cin / groups, coutG = cout / groups
+        let k = cinG * kh * kw
+        let packedCount = kernels.packedWeightCount(coutG, k)
+        let packed = program.allocateOwned(packedCount * groups)
+        conv.weights.withUnsafeBufferPointer { weights in
+            for g in 0..<groups {
+                kernels.packWeights(weights.baseAddress! + g * coutG * k, coutG, k, packed + g * packedCount)
+            }
+        }
+        let scratchCount = kernels.conv2dScratchCount(cinG, kh, kw)
+        let scratch = program.allocateOwned(scratchCount * threads)
+        let threads = self.threads
+        return Program.Step(node: index, parallel: true) { ith, nth in
+            for g in 0..<groups {
+                kernels.conv2d(x + g * cinG * h * w, h * w, cinG, h, w,
+                               packed + g * packedCount, coutG, kh, kw,
+                               conv.stride.h, conv.stride.w, conv.pads.t, conv.pads.l,
+                               conv.pads.b, conv.pads.r, conv.dilation.h, conv.dilation.w,
+                               out + g * coutG * oh * ow, oh * ow,
+                               bias.map { $0 + g * coutG }, residual.map { $0 + g * coutG * oh * ow },
+                               oh * ow, act,
+                               scratch + (ith % threads) * scratchCount, ith, nth)
+            }
+        }
+    }
+
+    /// The scalar reference for any node: slow, allocating, single-threaded. Used wholesale in reference mode
+    /// and for rare op variants (dilated pooling, non-integer nearest resize).
+    func referenceStep(_ index: Int) -> Program.Step {
+        let node = graph.nodes[index]
+        let inputs = node.inputs.map { (pointer: UnsafePointer(program.pointer($0)), count: graph[$0].elementCount) }
+        let shapes = node.inputs.map { graph[$0].shape }
+        let out = program.pointer(index)
+        return Program.Step(node: index, parallel: false) { _, _ in
+            let values = inputs.map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) }
+            let result = ReferenceOps.evaluate(node, inputs: values, shapes: shapes)
+            result.withUnsafeBufferPointer { if let base = $0.baseAddress { out.update(from: base, count: result.count) } }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import SenteiEngine
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Time a model's forward pass (input: a fixed pseudo-random image).")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "Timed runs.")
+    var runs = 50
+
+    @Option(name: .long, help: "Untimed warm-up runs.")
+    var warmup = 5
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be ≥ 1 and --warmup ≥ 0") }
+        let model = try options.load()
+        var seed: UInt32 = 12345
+        let inputs = model.inputs.map { info -> Tensor in
+            let count = info.shape.reduce(1, *)
+            let data = (0..<count).map { _ -> Float in
+                seed = seed &* 1_664_525 &+ 1_013_904_223
+                return Float(seed >> 24)  // 0…255, like image pixels
+            }
+            return Tensor(shape: info.shape, data: data)
+        }
+        for _ in 0..<warmup { _ = try model.run(inputs) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.run(inputs)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let macs = model.totalMACs
+        let report: [(String, String)] = [
+            ("model", "\"\((options.model as NSString).lastPathComponent)\""),
+            ("threads", "\(model.threads)"),
+            ("kernels", "\"\(model.kernelName)\""),
+            ("runs", "\(runs)"),
+            ("min_ms", String(format: "%.3f", times[0])),
+            ("p50_ms", String(format: "%.3f", percentile(0.5))),
+            ("p90_ms", String(format: "%.3f", percentile(0.9))),
+            ("mean_ms", String(format: "%.3f", times.reduce(0, +) / Double(times.count))),
+            ("gmacs", String(format: "%.4f", Double(macs) / 1e9)),
+            ("gflops_at_min", String(format: "%.1f", 2 * Double(macs) / times[0] / 1e6)),
+            ("arena_bytes", "\(model.arenaBytes)"),
+            ("weight_bytes", "\(model.weightBytes)"),
+            ("peak_rss_bytes", "\(usage.ru_maxrss * 1024)"),
+        ]
+        if json {
+            print("{" + report.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+        } else {
+            for (key, value) in report { print("\(key): \(value)") }
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "List the model's nodes after fusion: kernel, output shape, MACs.")
+
+    @OptionGroup var options: ModelOptions
+
+    func run() throws {
+        let model = try options.load()
+        print("inputs:  " + model.inputs.map(\.description).joined(separator: ", "))
+        print("outputs: " + model.outputs.map(\.description).joined(separator: ", "))
+        let layers = model.layers
+        let width = min(48, layers.map(\.name.count).max() ?? 10)
+        for layer in layers {
+            let name = layer.name.count > width ? "…" + layer.name.suffix(width - 1) : layer.name
+            let shape = layer.shape.map(String.init).joined(separator: "×")
+            let macs = layer.macs > 0 ? String(format: "%10.2f M", Double(layer.macs) / 1e6) : ""
+            print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + layer.kind.padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + shape.padding(toLength: 18, withPad: " ", startingAt: 0) + macs)
+        }
+        print(String(format: "%d nodes, %.3f GMACs, arena %.2f MB, weights %.2f MB, kernels %@", layers.count,
+                     Double(model.totalMACs) / 1e9, Double(model.arenaBytes) / 1e6, Double(model.weightBytes) / 1e6, model.kernelName))
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Sentei: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sentei",
+        abstract: "Sentei: a self-pruning edge detector. Run, benchmark and inspect models.",
+        subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self])
+}
