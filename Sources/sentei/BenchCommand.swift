@@ -17,6 +17,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    @Flag(name: .long, help: "Also print the time per layer (to stderr), slowest first.")
+    var profile = false
+
     func run() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be ≥ 1 and --warmup ≥ 0") }
         let model = try options.load()
@@ -30,6 +33,7 @@ struct BenchCommand: ParsableCommand {
             return Tensor(shape: info.shape, data: data)
         }
         for _ in 0..<warmup { _ = try model.run(inputs) }
+        if profile { model.enableProfiling() }
         var times: [Double] = []
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -56,6 +60,14 @@ struct BenchCommand: ParsableCommand {
             ("weight_bytes", "\(model.weightBytes)"),
             ("peak_rss_bytes", "\(usage.ru_maxrss * 1024)"),
         ]
+        if profile {
+            let rows = model.profile.sorted { $0.nanoseconds > $1.nanoseconds }
+            let total = rows.reduce(0) { $0 + $1.nanoseconds }
+            for row in rows.prefix(40) {
+                let ms = Double(row.nanoseconds) / Double(runs) / 1e6
+                FileHandle.standardError.write("\(String(format: "%8.3f ms %5.1f%%", ms, 100 * Double(row.nanoseconds) / Double(max(total, 1))))  \(row.kind)  \(row.name)\n".data(using: .utf8)!)
+            }
+        }
         if json {
             print("{" + report.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
         } else {

@@ -15,6 +15,8 @@ package struct MemoryPlan: Sendable {
     package var isView: [Bool]
     /// For concat nodes: which inputs were written in place by their producers (their copy is skipped).
     package var concatInputInPlace: [Int: [Bool]]
+    /// The node whose storage holds this node's value (views and in-place concat inputs), else nil.
+    package var container: [Int?]
 
     static let alignment = 16  // floats: 64-byte alignment for vector loads
 
@@ -117,7 +119,8 @@ package struct MemoryPlan: Sendable {
             let (r, offset) = roots[index]
             return isConstant(graph, r) ? .constant : .arena(regionOffset[r] + offset)
         }
-        return MemoryPlan(locations: locations, arenaCount: arenaCount, isView: isView, concatInputInPlace: concatInPlace)
+        return MemoryPlan(locations: locations, arenaCount: arenaCount, isView: isView, concatInputInPlace: concatInPlace,
+                          container: parent.map { $0?.node })
     }
 
     static func isConstant(_ graph: Graph, _ index: Int) -> Bool {

@@ -123,6 +123,15 @@ public final class Model: @unchecked Sendable {
         }
     }
 
+    /// Turns per-layer timing on (accumulating from now on) and returns the previous totals.
+    public func enableProfiling() { lock.lock(); program.profile = [UInt64](repeating: 0, count: program.steps.count); lock.unlock() }
+
+    /// Accumulated time per executed step since `enableProfiling()`: (layer name, kind, nanoseconds).
+    public var profile: [(name: String, kind: String, nanoseconds: UInt64)] {
+        guard let times = program.profile else { return [] }
+        return zip(program.steps, times).map { (graph.nodes[$0.node].name, graph.nodes[$0.node].op.kindName, $1) }
+    }
+
     public var totalMACs: Int { layers.reduce(0) { $0 + $1.macs } }
 
     static func macs(_ node: Node) -> Int {

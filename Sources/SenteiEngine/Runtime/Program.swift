@@ -1,3 +1,5 @@
+import Foundation
+
 /// The executable form of a planned graph: owned buffers (arena, packed weights, constants, kernel scratch) and one
 /// step per node that computes something. Steps capture raw pointers that stay valid for the program's lifetime,
 /// so a run is a walk over closures with no allocation and no lookups.
@@ -35,6 +37,17 @@ final class Program: @unchecked Sendable {
         }
     }
 
+    /// Per-step accumulated nanoseconds when profiling is on (`SENTEI_PROFILE=1`, or `sentei bench --profile`).
+    var profile: [UInt64]?
+
+    func executeProfiled(pool: WorkerPool) {
+        for (i, step) in steps.enumerated() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            if step.parallel && pool.threads > 1 { pool.run(step.body) } else { step.body(0, 1) }
+            profile![i] += DispatchTime.now().uptimeNanoseconds - start
+        }
+    }
+
     deinit {
         arena.deallocate()
         for buffer in owned { buffer.deallocate() }
@@ -65,6 +78,7 @@ final class Program: @unchecked Sendable {
     }
 
     func execute(pool: WorkerPool) {
+        if profile != nil { return executeProfiled(pool: pool) }
         for step in steps {
             if step.parallel && pool.threads > 1 {
                 pool.run(step.body)

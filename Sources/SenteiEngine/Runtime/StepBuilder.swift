@@ -99,11 +99,14 @@ struct StepBuilder {
         case .maxPool(let pool):
             guard pool.dilation == (1, 1), inShapes[0][0] == 1 else { return referenceStep(index) }
             let (c, h, w) = (inShapes[0][1], inShapes[0][2], inShapes[0][3])
-            let x = inputs[0], outPlane = node.shape[2] * node.shape[3]
+            let x = inputs[0], (oh, ow) = (node.shape[2], node.shape[3])
+            // ceil_mode outputs are expressed to the kernel as extra end padding (never read: windows are clipped).
+            let padB = max(pool.pads.b, (oh - 1) * pool.stride.h + pool.kernel.h - h - pool.pads.t)
+            let padR = max(pool.pads.r, (ow - 1) * pool.stride.w + pool.kernel.w - w - pool.pads.l)
             return Program.Step(node: index, parallel: true) { ith, nth in
                 kernels.maxPool2d(x, h * w, c, h, w, pool.kernel.h, pool.kernel.w,
                                   pool.stride.h, pool.stride.w, pool.pads.t, pool.pads.l,
-                                  pool.pads.b, pool.pads.r, out, outPlane, ith, nth)
+                                  padB, padR, out, oh * ow, ith, nth)
             }
         case .resizeNearest(let sourceIndex):
             let s = inShapes[0]
