@@ -2,6 +2,9 @@
 #ifndef CSENTEI_KERNELS_H
 #define CSENTEI_KERNELS_H
 #include <stdint.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /// 0 = portable baseline, 1 = AVX2+FMA (x86-64-v3), 2 = AVX-512 F/BW/DQ/VL (x86-64-v4).
 /// SENTEI_ISA=base|avx2|avx512 lowers the choice (never raises it above what the CPU has).
@@ -32,4 +35,37 @@ int sk_pin_thread(int cpu);
 int sk_allowed_cpu_count(void);
 /// The index-th CPU (0-based) in that load-time affinity mask, or -1 when there are fewer.
 int sk_allowed_cpu(int index);
+/// even[t] = src[2t], odd[t] = src[2t+1] for t < n (reads src[0 ..< 2n]). Swift has no fast deinterleave (its
+/// SIMD evenHalf/oddHalf scalarise), so the stride-2 convolution staging uses this. It is static inline and chooses
+/// its branch from the importing module's -march: each per-ISA Swift module gets its own local copy, never a
+/// shared symbol another ISA could pick up.
+static inline void sk_deinterleave2(const float *src, float *even, float *odd, long n) {
+    long t = 0;
+#if defined(__AVX512F__)
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (; t + 16 <= n; t += 16) {
+        __m512 a = _mm512_loadu_ps(src + 2 * t), b = _mm512_loadu_ps(src + 2 * t + 16);
+        _mm512_storeu_ps(even + t, _mm512_permutex2var_ps(a, ie, b));
+        _mm512_storeu_ps(odd + t, _mm512_permutex2var_ps(a, io, b));
+    }
+#elif defined(__AVX2__)
+    for (; t + 8 <= n; t += 8) {
+        __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+        __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xDD);  // per 128-bit lane
+        _mm256_storeu_ps(even + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+        _mm256_storeu_ps(odd + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+    }
+#elif defined(__SSE2__)
+    for (; t + 4 <= n; t += 4) {
+        __m128 a = _mm_loadu_ps(src + 2 * t), b = _mm_loadu_ps(src + 2 * t + 4);
+        _mm_storeu_ps(even + t, _mm_shuffle_ps(a, b, 0x88));
+        _mm_storeu_ps(odd + t, _mm_shuffle_ps(a, b, 0xDD));
+    }
+#endif
+    for (; t < n; t++) {
+        even[t] = src[2 * t];
+        odd[t] = src[2 * t + 1];
+    }
+}
 #endif

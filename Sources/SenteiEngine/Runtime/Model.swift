@@ -64,12 +64,13 @@ public final class Model: @unchecked Sendable {
 
     /// Compiles an already optimised graph (tests, and derived variants such as pruned models).
     package init(graph: Graph, options: Options = Options()) {
-        self.graph = graph
         self.threads = options.threads
         self.pool = WorkerPool(threads: options.threads)
         let isa = min(options.isa?.rawValue ?? KernelISA.best.rawValue, KernelISA.best.rawValue)
         let kernels = options.useReferenceKernels ? nil : KernelTable(isa: KernelISA(rawValue: isa) ?? .base)
         self.program = Program(graph: graph, plan: MemoryPlan.make(graph), kernels: kernels, threads: options.threads)
+        // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
+        self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
         self.outputs = graph.outputs.map { TensorInfo(name: $0.name, shape: graph[$0.node].shape) }
     }
@@ -133,6 +134,21 @@ public final class Model: @unchecked Sendable {
     }
 
     public var totalMACs: Int { layers.reduce(0) { $0 + $1.macs } }
+
+    static func strippingWeights(_ graph: Graph) -> Graph {
+        var graph = graph
+        for index in graph.nodes.indices {
+            switch graph.nodes[index].op {
+            case .conv(var conv):
+                conv.weights = []
+                graph.nodes[index].op = .conv(conv)
+            case .constant:
+                graph.nodes[index].op = .constant(ConstantData(values: .float([])))
+            default: break
+            }
+        }
+        return graph
+    }
 
     static func macs(_ node: Node) -> Int {
         switch node.op {

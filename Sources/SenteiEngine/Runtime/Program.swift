@@ -31,6 +31,14 @@ final class Program: @unchecked Sendable {
                 constantPointers[index] = copyOwned(data.floats)
             }
         }
+        if let kernels {
+            var largest = 0
+            for node in graph.nodes {
+                guard case .conv(let conv) = node.op, !conv.isDepthwise else { continue }
+                largest = max(largest, kernels.conv2dScratchCount(conv.inChannels / conv.group, conv.kernel.h, conv.kernel.w))
+            }
+            reserveConvScratch(largest * threads)
+        }
         let builder = StepBuilder(program: self, graph: graph, kernels: kernels, threads: threads)
         for index in graph.nodes.indices {
             if let step = builder.step(for: index) { steps.append(step) }
@@ -49,6 +57,7 @@ final class Program: @unchecked Sendable {
     }
 
     deinit {
+        scratch.deallocate()
         arena.deallocate()
         for buffer in owned { buffer.deallocate() }
     }
@@ -69,6 +78,24 @@ final class Program: @unchecked Sendable {
         owned.append(buffer)
         weightCount += count
         return buffer
+    }
+
+    /// The shared conv scratch, grown to fit `parts` slices of `partCount` floats. Steps capture the base pointer at
+    /// build time, so the final size is fixed by a sizing pass before any step is built (`reserveConvScratch`).
+    func convScratch(partCount: Int, parts: Int) -> UnsafeMutablePointer<Float> {
+        precondition(partCount * parts <= scratchCount, "conv scratch was not reserved for this conv")
+        return scratch
+    }
+
+    private(set) var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var scratchCount = 0
+
+    func reserveConvScratch(_ count: Int) {
+        guard count > scratchCount else { return }
+        scratch.deallocate()
+        scratch = .allocate(capacity: count)
+        scratch.initialize(repeating: 0, count: count)
+        scratchCount = count
     }
 
     func copyOwned(_ values: [Float]) -> UnsafeMutablePointer<Float> {

@@ -201,8 +201,9 @@ struct StepBuilder {
                 kernels.packWeights(weights.baseAddress! + g * coutG * k, coutG, k, packed + g * packedCount)
             }
         }
+        // One scratch area serves every conv (steps run one at a time); each part owns a slice of it.
         let scratchCount = kernels.conv2dScratchCount(cinG, kh, kw)
-        let scratch = program.allocateOwned(scratchCount * threads)
+        let scratch = program.convScratch(partCount: scratchCount, parts: threads)
         let threads = self.threads
         return Program.Step(node: index, parallel: true) { ith, nth in
             for g in 0..<groups {

@@ -1,0 +1,342 @@
+/// Picks the ladder level (and, when even the lightest level cannot fit, how many frames to skip) from measured
+/// latency and power. Pure logic: time comes in as arguments, so tests drive it on a virtual clock.
+///
+/// Model. Each level has a *measured* processing time (start-up profile, re-measured when the machine changes) and
+/// an *online* EWMA of the processing times actually seen at it. The current level's online/measured ratio is the
+/// machine's drift (another process taking a core shows up here); other levels are predicted as measured × drift.
+/// End-to-end latency at the budget's percentile is predicted as the level's processing percentile plus the queue
+/// wait seen now, scaled by the level's load; power as idle + (measured − idle) × work ratio.
+///
+/// Policy. The most accurate level predicted to fit every budget. A broken budget steps down at once (as far as
+/// needed); stepping up needs the target to fit with `stepUpHeadroom` for `stepUpAfterS` (backing off when a step up
+/// is soon undone) and `minDwellS` at the current level. At the lightest level, frames are skipped evenly instead.
+/// Every decision returns a `LevelChangeEvent` carrying its reason and the measurements behind it.
+public final class LevelController {
+    public let config: ControllerConfig
+    public let camera: String
+    public let levelCount: Int
+    public private(set) var level: Int
+    /// 1 = every frame; n = one frame in n.
+    public private(set) var processEvery = 1
+    /// Processing ms per level as last measured (start-up or re-measure).
+    public private(set) var measuredProfileMs: [Double]
+    /// Online EWMA of processing ms per level.
+    public private(set) var onlineProfileMs: [Double]
+    /// The current level has drifted from its profile for `driftWindowS`: the pipeline should re-measure every level
+    /// between frames and call `profileMeasured`.
+    public private(set) var wantsReprofile = false
+    /// Frames per second the camera delivers (the pipeline keeps it current); nil until known.
+    public var cameraFps: Double?
+
+    /// Skipping more than one frame in this many is never useful: the output would be a slideshow.
+    static let maxProcessEvery = 30
+    /// Latency tail assumed before any frame was seen (start-up choice).
+    static let startupTail = 1.1
+
+    private let lowest: Int
+    private let highest: Int
+    private var latency: SlidingWindow
+    private var processing: SlidingWindow
+    private var power: SlidingWindow
+    private var lastChangeNs: UInt64
+    private var headroomSinceNs: UInt64?
+    private var driftSinceNs: UInt64?
+    private var lastReprofileNs: UInt64
+    private var lastStepUpNs: UInt64?
+    private var lastStepDownNs: UInt64?
+    private var stepUpBackoff = 1.0
+    private var lastPowerNs: UInt64?
+    private var powerFailed = false
+    private var pending: [LevelChangeEvent] = []
+    /// Set once the lightest level at the most skipping there is still breaks a budget, so it is said only once.
+    private var reportedUnreachable = false
+
+    public init(config: ControllerConfig, camera: String, profileMs: [Double], nowNs: UInt64) throws(ControllerError) {
+        guard !profileMs.isEmpty else { throw ControllerError("the ladder has no levels") }
+        guard profileMs.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw ControllerError("level profile \(profileMs) holds a non-positive or non-finite time")
+        }
+        let b = config.budgets
+        let lowest = b.minLevel ?? 0, highest = b.maxLevel ?? profileMs.count - 1
+        guard (0..<profileMs.count).contains(lowest) else {
+            throw ControllerError("budgets.min_level \(lowest) is outside the ladder's levels 0…\(profileMs.count - 1)")
+        }
+        guard (0..<profileMs.count).contains(highest), highest >= lowest else {
+            throw ControllerError("budgets.max_level \(highest) is outside \(lowest)…\(profileMs.count - 1)")
+        }
+        if let l = b.latencyMs, !(l > 0) { throw ControllerError("budgets.latency_ms must be > 0, is \(l)") }
+        if let p = b.powerW, !(p > 0) { throw ControllerError("budgets.power_w must be > 0, is \(p)") }
+        if let f = b.fps, !(f > 0) { throw ControllerError("budgets.fps must be > 0, is \(f)") }
+        guard b.latencyPercentile > 0 && b.latencyPercentile <= 100 else {
+            throw ControllerError("budgets.latency_percentile must be in (0, 100], is \(b.latencyPercentile)")
+        }
+        self.config = config
+        self.camera = camera
+        self.levelCount = profileMs.count
+        self.lowest = lowest
+        self.highest = highest
+        self.level = lowest
+        self.measuredProfileMs = profileMs
+        self.onlineProfileMs = profileMs
+        self.latency = SlidingWindow(spanS: b.latencyWindowS)
+        self.processing = SlidingWindow(spanS: b.latencyWindowS)
+        self.power = SlidingWindow(spanS: b.powerWindowS)
+        self.lastChangeNs = nowNs
+        self.lastReprofileNs = nowNs
+    }
+
+    // MARK: Inputs
+
+    /// One processed frame: end-to-end latency (capture → events out) and its processing part (decode → events).
+    public func recordFrame(level frameLevel: Int, latencyMs: Double, processingMs: Double, nowNs: UInt64) {
+        guard frameLevel == level, latencyMs.isFinite, processingMs.isFinite else { return }
+        latency.add(latencyMs, atNs: nowNs)
+        processing.add(processingMs, atNs: nowNs)
+        let alpha = config.profileAlpha
+        onlineProfileMs[level] = (1 - alpha) * onlineProfileMs[level] + alpha * processingMs
+    }
+
+    public func recordPower(watts: Double, nowNs: UInt64) {
+        guard watts.isFinite, watts >= 0 else { return }
+        power.add(watts, atNs: nowNs)
+        lastPowerNs = nowNs
+        powerFailed = false
+    }
+
+    /// The meter could not be read. With a power budget, the controller says so once and holds its level (it can
+    /// neither confirm headroom nor see a breach) until readings return.
+    public func recordPowerFailure(reason: String, nowNs: UInt64) {
+        guard config.budgets.powerW != nil, !powerFailed else { return }
+        powerFailed = true
+        power.removeAll()
+        pending.append(event(to: level, every: processEvery, reason: "power_meter_failed: \(reason)"))
+    }
+
+    /// A fresh profile (processing ms per level, measured on the current machine state).
+    public func profileMeasured(_ profileMs: [Double], nowNs: UInt64) -> LevelChangeEvent? {
+        guard profileMs.count == levelCount, profileMs.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
+        measuredProfileMs = profileMs
+        onlineProfileMs = profileMs
+        wantsReprofile = false
+        driftSinceNs = nil
+        lastReprofileNs = nowNs
+        var e = event(to: level, every: processEvery, reason: "profile_remeasured")
+        e.profileMs = profileMs
+        return e
+    }
+
+    // MARK: Decisions
+
+    /// The start-up choice: the most accurate allowed level whose profile fits every budget (lightest otherwise).
+    /// `from` is the level running before (a config reload keeps the pipeline going); `reason` says why.
+    public func start(nowNs: UInt64, from previous: Int? = nil, reason: String = "startup_profile") -> LevelChangeEvent {
+        let from = previous ?? level
+        var chosen = highest
+        for candidate in lowest...highest where fits(candidate, every: 1, margin: config.stepDownMargin).fits {
+            chosen = candidate
+            break
+        }
+        level = chosen
+        lastChangeNs = nowNs
+        var e = event(from: from, to: chosen, every: 1, reason: reason)
+        e.profileMs = measuredProfileMs
+        return e
+    }
+
+    /// Call after every processed frame (and power sample); returns the decision taken, if any.
+    public func decide(nowNs: UInt64) -> LevelChangeEvent? {
+        if !pending.isEmpty { return pending.removeFirst() }
+        latency.expire(nowNs: nowNs)
+        processing.expire(nowNs: nowNs)
+        power.expire(nowNs: nowNs)
+        checkStalePower(nowNs: nowNs)
+        trackDrift(nowNs: nowNs)
+        guard processing.count >= config.minSamples else { return nil }
+
+        if let broken = brokenBudget() {
+            headroomSinceNs = nil
+            return stepDown(because: broken, nowNs: nowNs)
+        }
+        reportedUnreachable = false
+        guard let (target, every) = stepUpCandidate() else {
+            headroomSinceNs = nil
+            return nil
+        }
+        let since = headroomSinceNs ?? nowNs
+        headroomSinceNs = since
+        let sustained = Double(nowNs - since) / 1e9 >= config.stepUpAfterS * stepUpBackoff
+        let dwelt = Double(nowNs - lastChangeNs) / 1e9 >= config.minDwellS
+        guard sustained && dwelt else { return nil }
+        if let down = lastStepDownNs, Double(nowNs - down) / 1e9 > 3 * config.flapWindowS { stepUpBackoff = 1 }
+        lastStepUpNs = nowNs
+        return change(to: target, every: every, reason: "sustained_headroom", nowNs: nowNs)
+    }
+
+    private func stepDown(because broken: String, nowNs: UInt64) -> LevelChangeEvent? {
+        if level < highest {
+            for candidate in (level + 1)...highest where fits(candidate, every: 1, margin: config.stepDownMargin).fits {
+                return stepDownChange(to: candidate, every: 1, reason: broken, nowNs: nowNs)
+            }
+        }
+        // Even the lightest level breaks a budget: skip frames evenly, as few as fixes what skipping can fix.
+        let start = level == highest ? processEvery + 1 : 2
+        if start <= Self.maxProcessEvery {
+            for every in start...Self.maxProcessEvery
+            where fits(highest, every: every, margin: config.stepDownMargin, skippable: true).fits {
+                return stepDownChange(to: highest, every: every,
+                                      reason: broken + ": lightest level cannot fit, skipping frames", nowNs: nowNs)
+            }
+        }
+        if level != highest || processEvery != Self.maxProcessEvery {
+            return stepDownChange(to: highest, every: Self.maxProcessEvery,
+                                  reason: broken + ": unreachable even at the lightest level", nowNs: nowNs)
+        }
+        guard !reportedUnreachable else { return nil }
+        reportedUnreachable = true
+        return event(to: level, every: processEvery, reason: broken + ": unreachable even at the lightest level")
+    }
+
+    private func stepDownChange(to target: Int, every: Int, reason: String, nowNs: UInt64) -> LevelChangeEvent {
+        if let up = lastStepUpNs, Double(nowNs - up) / 1e9 < config.flapWindowS {
+            stepUpBackoff = min(stepUpBackoff * 2, 8)
+        }
+        lastStepDownNs = nowNs
+        return change(to: target, every: every, reason: reason, nowNs: nowNs)
+    }
+
+    /// The most accurate step up that fits with headroom: fewer skipped frames first, then better levels.
+    private func stepUpCandidate() -> (Int, Int)? {
+        // Without current power readings, headroom under a power budget cannot be shown.
+        if config.budgets.powerW != nil && power.isEmpty { return nil }
+        if processEvery > 1 {
+            return fits(level, every: processEvery - 1, margin: config.stepUpHeadroom).fits ? (level, processEvery - 1) : nil
+        }
+        guard level > lowest else { return nil }
+        for candidate in lowest..<level where fits(candidate, every: 1, margin: config.stepUpHeadroom).fits {
+            return (candidate, 1)
+        }
+        return nil
+    }
+
+    private func change(to target: Int, every: Int, reason: String, nowNs: UInt64) -> LevelChangeEvent {
+        let e = event(to: target, every: every, reason: reason)
+        level = target
+        processEvery = every
+        lastChangeNs = nowNs
+        headroomSinceNs = nil
+        driftSinceNs = nil
+        latency.removeAll()
+        processing.removeAll()
+        power.removeAll()
+        return e
+    }
+
+    // MARK: Measurements and predictions
+
+    private var latencyBudget: Double? { config.budgets.latencyMs }
+    private var powerBudget: Double? { config.budgets.powerW }
+
+    private var measuredLatency: Double? { latency.percentile(config.budgets.latencyPercentile) }
+
+    /// The frame period that must be held, ms: the fps budget's, or else none.
+    private var targetPeriodMs: Double? { config.budgets.fps.map { 1000 / $0 } }
+    private var cameraPeriodMs: Double? { cameraFps.flatMap { $0 > 0 ? 1000 / $0 : nil } }
+
+    /// Which budget the current window breaks, as the event's reason.
+    private func brokenBudget() -> String? {
+        if let budget = latencyBudget, let p = measuredLatency, p > budget { return "latency_budget_broken" }
+        if let budget = powerBudget, let w = power.mean, w > budget { return "power_budget_broken" }
+        if let period = targetPeriodMs, let mean = processing.mean, mean > period * Double(processEvery) {
+            return "fps_budget_broken"
+        }
+        return nil
+    }
+
+    private var drift: Double { onlineProfileMs[level] / measuredProfileMs[level] }
+
+    func predictedProcessingMs(_ candidate: Int) -> Double {
+        candidate == level ? onlineProfileMs[level] : measuredProfileMs[candidate] * drift
+    }
+
+    /// Share of the camera's frame time the level keeps the pipeline busy when processing one frame in `every`.
+    private func utilisation(_ candidate: Int, every: Int) -> Double? {
+        guard let period = cameraPeriodMs else { return nil }
+        return predictedProcessingMs(candidate) / (period * Double(every))
+    }
+
+    private struct Fit {
+        var fits: Bool
+        var latencyMs: Double?
+        var powerW: Double?
+    }
+
+    /// Whether `candidate` processing one frame in `every` is predicted within `margin` × every budget. With
+    /// `skippable`, a latency budget that the level's own processing time breaks (no skipping can fix it) is ignored
+    /// once skipping keeps the queue from adding to it.
+    private func fits(_ candidate: Int, every: Int, margin: Double, skippable: Bool = false) -> Fit {
+        let proc = predictedProcessingMs(candidate)
+        let tail: Double
+        let wait: Double
+        if processing.count >= config.minSamples, let mean = processing.mean, mean > 0,
+           let procTail = processing.percentile(config.budgets.latencyPercentile), let e2e = measuredLatency {
+            tail = max(1, procTail / mean)
+            // Queue wait now, scaled by how much busier or idler the candidate keeps the pipeline.
+            let nowWait = max(0, e2e - procTail)
+            let scale = (utilisation(candidate, every: every) ?? 1) / max(utilisation(level, every: processEvery) ?? 1, 1e-6)
+            wait = nowWait * min(scale, 4)
+        } else {
+            tail = Self.startupTail
+            wait = 0
+        }
+        var fit = Fit(fits: true, latencyMs: nil, powerW: nil)
+        // A level slower than the frames it must process keeps the one-frame queue full: each frame also waits for
+        // the one in flight.
+        let saturatedWait = (utilisation(candidate, every: every) ?? 0) >= 1 ? proc : 0
+        let predictedLatency = proc * tail + max(wait, saturatedWait)
+        fit.latencyMs = predictedLatency
+        if let budget = latencyBudget, predictedLatency > budget * margin {
+            let ownTimeBreaks = proc * tail > budget * margin
+            let queueSettled = (utilisation(candidate, every: every) ?? 0) <= 0.8
+            if !(skippable && ownTimeBreaks && queueSettled) { fit.fits = false }
+        }
+        if let budget = powerBudget, let measured = power.mean {
+            let idle = min(config.idlePowerW, measured)
+            let work = (proc / max(onlineProfileMs[level], 1e-6)) * (Double(processEvery) / Double(every))
+            let predicted = idle + (measured - idle) * work
+            fit.powerW = predicted
+            if predicted > budget * margin { fit.fits = false }
+        }
+        if let period = targetPeriodMs, proc > period * Double(every) * margin { fit.fits = false }
+        return fit
+    }
+
+    private func checkStalePower(nowNs: UInt64) {
+        guard config.budgets.powerW != nil, !powerFailed else { return }
+        let last = lastPowerNs ?? lastReprofileNs
+        if Double(nowNs &- last) / 1e9 > config.powerStaleS {
+            recordPowerFailure(reason: "no reading for \(config.powerStaleS) s", nowNs: nowNs)
+        }
+    }
+
+    private func trackDrift(nowNs: UInt64) {
+        guard !wantsReprofile else { return }
+        if abs(drift - 1) > config.driftFraction {
+            let since = driftSinceNs ?? nowNs
+            driftSinceNs = since
+            if Double(nowNs - since) / 1e9 >= config.driftWindowS,
+               Double(nowNs - lastReprofileNs) / 1e9 >= config.reprofileIntervalS {
+                wantsReprofile = true
+            }
+        } else {
+            driftSinceNs = nil
+        }
+    }
+
+    private func event(from: Int? = nil, to: Int, every: Int, reason: String) -> LevelChangeEvent {
+        let fit = fits(to, every: every, margin: 1)
+        return LevelChangeEvent(
+            camera: camera, from: from ?? level, to: to, reason: reason, latencyP95Ms: measuredLatency,
+            latencyBudgetMs: latencyBudget, powerW: power.mean, powerBudgetW: powerBudget, processEvery: every,
+            processingMs: processing.mean, predictedLatencyMs: fit.latencyMs, predictedPowerW: fit.powerW)
+    }
+}

@@ -1,0 +1,77 @@
+/// Writes events to the journal with searchable fields, so `journalctl -u sentei SENTEI_EVENT=track_new` and
+/// `journalctl MESSAGE_ID=9847668a80ce4238aaf7996d5897dd01` work. Only the configured types are written:
+/// per-frame detections and track updates would flood the journal (they stay on the socket).
+public struct EventJournal: Sendable {
+    public let writer: JournalWriter
+    public let types: Set<String>
+
+    public init(writer: JournalWriter, types: [String]) {
+        self.writer = writer
+        self.types = Set(types)
+    }
+
+    /// Stable catalogue ids, one per event type (listed in the README; never reuse or change one).
+    public static let messageIDs: [String: String] = [
+        "detections": "af4562d4a4cb41d2a72631e09324a7ef",
+        "track_new": "9847668a80ce4238aaf7996d5897dd01",
+        "track_update": "e87de1b588cb4fe29f3c6fafb3b91265",
+        "track_end": "fb00a2f906ea4c68a8300a2edb418b60",
+        "level_change": "89700db3d7894500a58e86e063731f20",
+        "camera_lost": "73f5397d1bc247b8a81f43efdbf14138",
+        "camera_found": "2ec795bc28634f1c86573bea933e8019",
+        "stats": "01e2e9a692b24e44bad6bff614f9e195",
+    ]
+
+    @discardableResult
+    public func write(_ event: Event) -> Bool {
+        guard types.contains(event.type) else { return true }
+        let entry = Self.entry(for: event)
+        return writer.send(message: entry.message, priority: entry.priority, fields: entry.fields)
+    }
+
+    /// The journal entry of one event: message, priority and the `SENTEI_*` fields (plus the JSON line in
+    /// `SENTEI_JSON`, so nothing the socket carries is lost).
+    static func entry(for event: Event) -> (message: String, priority: JournalPriority, fields: [(String, String)]) {
+        var fields: [(String, String)] = [("MESSAGE_ID", messageIDs[event.type]!), ("SENTEI_EVENT", event.type)]
+        let message: String
+        var priority = JournalPriority.info
+        switch event {
+        case .detections(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_LEVEL", String(e.level))]
+            let labels = Set(e.detections.map(\.label)).sorted()
+            if !labels.isEmpty { fields.append(("SENTEI_LABEL", labels.joined(separator: ","))) }
+            message = "\(e.camera): \(e.detections.count) detections"
+            priority = .debug
+        case .trackNew(let e), .trackUpdate(let e), .trackEnd(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_LABEL", e.label), ("SENTEI_TRACK_ID", String(e.trackId))]
+            let verb = event.type == "track_new" ? "new" : event.type == "track_end" ? "ended" : "updated"
+            message = "\(e.camera): \(e.label) track \(e.trackId) \(verb)"
+            if case .trackUpdate = event { priority = .debug }
+        case .levelChange(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_LEVEL", String(e.to)), ("SENTEI_LEVEL_FROM", String(e.from)),
+                       ("SENTEI_REASON", e.reason)]
+            message = "\(e.camera): level \(e.from) → \(e.to) (\(e.reason))"
+            priority = .notice
+        case .cameraLost(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_SOURCE", e.source)]
+            if let reason = e.reason { fields.append(("SENTEI_REASON", reason)) }
+            message = "\(e.camera): camera lost (\(e.source)\(e.reason.map { ": " + $0 } ?? ""))"
+            priority = .warning
+        case .cameraFound(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_SOURCE", e.source)]
+            message = "\(e.camera): camera found (\(e.source))"
+            priority = .notice
+        case .stats(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_LEVEL", String(e.level))]
+            message = "\(e.camera): \(Self.round(e.processedFps)) fps, p95 \(Self.round(e.latencyP95Ms)) ms, level \(e.level)"
+                + (e.powerW.map { ", \(Self.round($0)) W" } ?? "")
+        }
+        fields.append(("SENTEI_JSON", event.jsonLine()))
+        return (message, priority, fields)
+    }
+
+    static func round(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(abs(tenths % 10))"
+    }
+}

@@ -1,0 +1,41 @@
+public import SenteiVision
+
+/// One camera's pipeline settings; the config file's per-camera tables map onto it.
+public struct PipelineConfig: Sendable {
+    /// Camera name used in every event and log line.
+    public var camera: String
+    /// Frames waiting between capture and processing; when full the oldest is dropped. Default 1: the processing
+    /// thread always takes the newest frame, so queueing adds at most one frame's processing time to latency.
+    public var queueCapacity: Int = 1
+    /// Seconds between `stats` events; default 5.
+    public var statsIntervalS: Double = 5
+    /// Score/IoU thresholds and class filter for the detector.
+    public var detection = DetectionOptions()
+    public var tracker = TrackerConfig()
+    public var controller = ControllerConfig()
+    /// Emit a `detections` event per processed frame (tracks are always emitted). Default true.
+    public var emitDetections = true
+    /// Keep sampled frames for self-pruning; nil = off.
+    public var calibration: CalibrationConfig?
+    /// Timed runs per level for the start-up profile (after one warm-up run); the median is kept. Default 3.
+    public var profileRuns: Int = 3
+    /// Seconds between power meter readings; default 0.5.
+    public var powerSampleIntervalS: Double = 0.5
+
+    public init(camera: String) {
+        self.camera = camera
+    }
+}
+
+/// Running totals of one pipeline, readable from any thread.
+public struct PipelineCounters: Sendable, Equatable {
+    /// Frames the source delivered.
+    public var cameraFrames: UInt64 = 0
+    public var processedFrames: UInt64 = 0
+    /// Frames left out on purpose (the controller's even skipping).
+    public var skippedFrames: UInt64 = 0
+    /// Frames lost: dropped by the full queue (oldest first) plus the source's own sequence gaps.
+    public var droppedFrames: UInt64 = 0
+    /// Frames that failed to decode or run (corrupt JPEG…); the pipeline goes on.
+    public var failedFrames: UInt64 = 0
+}

@@ -1,0 +1,174 @@
+import CSenteiKernels
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A persistent pool for kernel parallelism: `threads − 1` worker threads plus the calling thread, which runs
+/// part 0. A dispatch is a store and a counter, well under a microsecond while workers spin; a futex wake on this
+/// kind of VM costs 6–20 µs, so workers spin with PAUSE for about a millisecond before they sleep, which keeps
+/// them awake for a whole forward pass and asleep between frames (engine-notes §3).
+///
+/// Thread safety: `run` must be called by one thread at a time (it is not reentrant and must not be called from
+/// inside a body). Different threads may call it one after another. Nothing else is mutable after `init`.
+public final class WorkerPool: @unchecked Sendable {
+    /// Parts per `run` (workers + the caller).
+    public let threads: Int
+    private let shared: PoolShared
+    private var workers: [pthread_t] = []
+    private let pin: Bool
+    /// The thread last pinned as the caller; another caller thread gets pinned on its first `run`.
+    private var pinnedCaller: pthread_t?
+
+    /// One part per CPU this process may use.
+    public static var defaultThreadCount: Int { Int(sk_allowed_cpu_count()) }
+
+    /// - Parameters:
+    ///   - threads: parts per `run`, at least 1 (1 means the caller does everything; no thread is started).
+    ///   - pin: pins worker i to the i-th allowed CPU (modulo the count) and, on its first `run`, each calling
+    ///     thread to the first, so a spinning caller and a worker never share a CPU while another idles. The
+    ///     caller's pinning outlives the call: run the pool from a dedicated inference thread, not from Swift
+    ///     concurrency's shared executors (or pass pin: false).
+    public init(threads: Int, pin: Bool = true) {
+        precondition(threads >= 1, "WorkerPool needs at least one thread, got \(threads)")
+        self.threads = threads
+        self.pin = pin
+        shared = PoolShared(parts: threads)
+        for index in 1..<max(threads, 1) {
+            let cpu = pin ? Int(sk_allowed_cpu(Int32(index % Int(sk_allowed_cpu_count())))) : -1
+            let context = WorkerContext(shared: shared, index: index, cpu: cpu,
+                                        seenGeneration: sk_load_acquire(shared.generation))
+            workers.append(Self.startThread(context))
+        }
+    }
+
+    deinit {
+        sk_store_release(shared.stop, 1)
+        _ = sk_fetch_add(shared.generation, 1)
+        sk_fence()
+        _ = sk_futex_wake(shared.generation, Int32.max)
+        for thread in workers { pthread_join(thread, nil) }
+    }
+
+    /// Calls body(ith, threads) once for each ith in 0..<threads — part 0 on the calling thread, the rest on the
+    /// workers — and returns when all have returned.
+    public func run(_ body: (Int, Int) -> Void) {
+        if threads == 1 {
+            body(0, 1)
+            return
+        }
+        if pin { pinCallerIfNew() }
+        withoutActuallyEscaping(body) { escapable in
+            shared.job = escapable
+            sk_store_release(shared.pending, UInt32(threads - 1))
+            // The RMW and the fence order "generation bumped" before "sleepers read": a worker that counted
+            // itself as a sleeper either sees the new generation or gets woken.
+            _ = sk_fetch_add(shared.generation, 1)
+            sk_fence()
+            if sk_load_acquire(shared.sleepers) > 0 { _ = sk_futex_wake(shared.generation, Int32.max) }
+            escapable(0, threads)
+            var spins = 0
+            while sk_load_acquire(shared.pending) != 0 {
+                if spins < 2000 {
+                    sk_pause()
+                    spins += 1
+                } else {
+                    sched_yield()
+                }
+            }
+            shared.job = nil
+        }
+    }
+
+    private func pinCallerIfNew() {
+        let me = pthread_self()
+        if let pinned = pinnedCaller, pthread_equal(pinned, me) != 0 { return }
+        pinnedCaller = me
+        let cpu = sk_allowed_cpu(0)
+        if cpu >= 0 { _ = sk_pin_thread(cpu) }
+    }
+
+    private static func startThread(_ context: WorkerContext) -> pthread_t {
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        pthread_attr_setstacksize(&attr, 8 << 20)
+        var thread = pthread_t()
+        let arg = Unmanaged.passRetained(context).toOpaque()
+        let rc = pthread_create(&thread, &attr, { raw in
+            let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+            context.loop()
+            return nil
+        }, arg)
+        precondition(rc == 0, "pthread_create failed with errno \(rc)")
+        return thread
+    }
+}
+
+/// State shared by the pool and its workers. The words live in one malloc'd block because C atomics and the
+/// futex need stable addresses; each sits on its own cache line.
+private final class PoolShared: @unchecked Sendable {
+    let words: UnsafeMutableRawPointer
+    /// Futex word: bumped once per `run` (and once at shutdown).
+    var generation: UnsafeMutablePointer<UInt32> { (words + 0).assumingMemoryBound(to: UInt32.self) }
+    /// Worker parts of the current run not yet finished.
+    var pending: UnsafeMutablePointer<UInt32> { (words + 64).assumingMemoryBound(to: UInt32.self) }
+    /// Workers inside (or about to enter) futex_wait; the caller skips the wake syscall when 0.
+    var sleepers: UnsafeMutablePointer<UInt32> { (words + 128).assumingMemoryBound(to: UInt32.self) }
+    /// Set once by deinit.
+    var stop: UnsafeMutablePointer<UInt32> { (words + 192).assumingMemoryBound(to: UInt32.self) }
+    /// The current body; written before the generation bump, read after it.
+    var job: ((Int, Int) -> Void)?
+    let parts: Int
+
+    init(parts: Int) {
+        self.parts = parts
+        words = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 64)
+        words.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+    }
+
+    deinit { words.deallocate() }
+}
+
+private final class WorkerContext {
+    let shared: PoolShared
+    let index: Int
+    let cpu: Int
+    /// Initialised when the pool is created, not when the thread starts: a run that begins before the thread
+    /// is scheduled must still count as new for it.
+    var seenGeneration: UInt32
+
+    init(shared: PoolShared, index: Int, cpu: Int, seenGeneration: UInt32) {
+        self.shared = shared
+        self.index = index
+        self.cpu = cpu
+        self.seenGeneration = seenGeneration
+    }
+
+    func loop() {
+        if cpu >= 0 { _ = sk_pin_thread(Int32(cpu)) }
+        let generation = shared.generation
+        while true {
+            var spins = 0
+            var now = sk_load_acquire(generation)
+            while now == seenGeneration {
+                if spins < 20_000 {
+                    sk_pause()
+                    spins += 1
+                } else {
+                    _ = sk_fetch_add(shared.sleepers, 1)
+                    sk_fence()
+                    // futex_wait re-checks the word atomically, so a bump after this load is never slept through.
+                    if sk_load_acquire(generation) == seenGeneration { _ = sk_futex_wait(generation, seenGeneration) }
+                    _ = sk_fetch_sub(shared.sleepers, 1)
+                    spins = 0
+                }
+                now = sk_load_acquire(generation)
+            }
+            seenGeneration = now
+            if sk_load_acquire(shared.stop) != 0 { return }
+            shared.job?(index, shared.parts)
+            _ = sk_fetch_sub(shared.pending, 1)
+        }
+    }
+}

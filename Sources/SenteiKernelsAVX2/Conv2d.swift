@@ -1,0 +1,1 @@
+../SenteiKernelsAVX512/Conv2d.swift

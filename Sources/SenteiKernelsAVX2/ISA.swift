@@ -1,0 +1,27 @@
+// The only file that differs between the per-ISA kernel modules: vector type, width, FMA form and microkernel shape.
+// Every other file here is a symlink to the canonical copy in Sources/SenteiKernelsAVX512.
+
+/// One SIMD register of floats (ymm under -march=x86-64-v3).
+typealias FVec = SIMD8<Float>
+/// The same width as 32-bit integers, for exponent bit tricks.
+typealias IVec = SIMD8<Int32>
+let vectorWidth = 8
+let isaName = "avx2"
+
+/// Fused multiply-add a*b+c. With an ISA flag, `addingProduct` lowers to one vfmadd231ps.
+@inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { c.addingProduct(a, b) }
+
+/// Microkernel tile: 4 rows × 3 vectors (4×24) — 12 accumulators + 3 B + 1 broadcast = all 16 ymm.
+let microRows = 4
+let microVectors = 3
+@inline(__always) func microTile(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) { micro4x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue) }
+@inline(__always) func microTileIndirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    micro4x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                  colTo: colTo, epilogue: epilogue)
+}

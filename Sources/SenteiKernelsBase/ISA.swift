@@ -1,0 +1,27 @@
+// The only file that differs between the per-ISA kernel modules: vector type, width, FMA form and microkernel shape.
+// Every other file here is a symlink to the canonical copy in Sources/SenteiKernelsAVX512.
+
+/// One SIMD register of floats (xmm, SSE2 baseline).
+typealias FVec = SIMD4<Float>
+/// The same width as 32-bit integers, for exponent bit tricks.
+typealias IVec = SIMD4<Int32>
+let vectorWidth = 4
+let isaName = "base"
+
+/// a*b+c as two instructions: without an ISA flag `addingProduct` becomes one libm `fmaf` call per lane.
+@inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { a * b + c }
+
+/// Microkernel tile: 4 rows × 3 vectors (4×12) — 12 accumulators + 3 B + 1 broadcast = all 16 xmm.
+let microRows = 4
+let microVectors = 3
+@inline(__always) func microTile(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) { micro4x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue) }
+@inline(__always) func microTileIndirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    micro4x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                  colTo: colTo, epilogue: epilogue)
+}

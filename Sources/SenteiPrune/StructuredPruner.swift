@@ -1,0 +1,253 @@
+import Foundation
+import SenteiEngine
+
+/// Settings of one pruning run.
+package struct PruneOptions: Sendable {
+    /// Fraction of the model's MACs to remove (0.25 = a 25% cut).
+    package var macsCut: Double
+    /// Every pruned group keeps a multiple of this many channels (the kernels' vector width).
+    package var roundTo: Int = 8
+    /// No group loses more than this fraction of its channels ("never starve" a layer).
+    package var maxGroupCut: Double = 0.75
+    /// Cut fractions at which each group's sensitivity is measured (rounded to `roundTo`).
+    package var levels: [Double] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75]
+    package var importance: ImportanceKind = .activation
+    /// Refit 1×1 consumers by least squares on calibration activations.
+    package var reconstruct: Bool = true
+    /// Measure per-group sensitivity and cut where it costs least; false = the same fraction everywhere (uniform).
+    package var sensitivityAware: Bool = true
+    /// Calibration frames used for the sensitivity runs (the first ones; all frames feed the statistics).
+    package var sensitivityFrames: Int = 4
+    package var threads: Int = 1
+
+    package init(macsCut: Double) { self.macsCut = macsCut }
+}
+
+/// One measured point of a group's cost curve: cutting `removed` channels of the group alone saves `macsSaved` and
+/// changes the head's output by `error`.
+package struct SensitivityPoint: Sendable {
+    package var removed: Int
+    package var macsSaved: Int
+    package var error: Double
+}
+
+/// The result of a pruning run.
+package struct PruneResult: Sendable {
+    package var graph: Graph
+    package var plan: PrunePlan
+    package var macsBefore: Int
+    package var macsAfter: Int
+    package var refitConvs: Int
+    /// Head-output error of the final model on the sensitivity frames (same metric as the sensitivities).
+    package var error: Double
+    package var sensitivities: [Int: [SensitivityPoint]]
+}
+
+/// Structured pruning of an optimised graph: coupled groups → importance → (sensitivity-aware) allocation under a
+/// global MACs target → physical removal → least-squares refit of the consumers.
+package final class StructuredPruner {
+    package let graph: Graph
+    package let groups: ChannelGroups
+    package let stats: CalibrationStats?
+    package let options: PruneOptions
+    package let scores: [Int: [Double]]
+    private let frames: [Tensor]
+    private let teacher: [[Float]]
+    package let macsBefore: Int
+    /// Called with (done, total) while sensitivities are measured.
+    package var progress: (@Sendable (Int, Int) -> Void)?
+
+    package init(graph: Graph, calibration frames: [Tensor], options: PruneOptions) throws {
+        guard options.macsCut >= 0, options.macsCut < 1 else {
+            throw PruneError(.invalidPlan, "--macs-cut must be in [0, 1), got \(options.macsCut)")
+        }
+        guard options.roundTo >= 1 else { throw PruneError(.invalidPlan, "round-to must be ≥ 1, got \(options.roundTo)") }
+        self.graph = graph
+        self.groups = ChannelGroups(graph)
+        self.options = options
+        let needsData = options.importance == .activation || options.reconstruct || options.sensitivityAware
+        if needsData, frames.isEmpty { throw PruneError(.invalidCalibration, "this configuration needs calibration frames") }
+        self.stats = needsData ? try CalibrationStats.collect(graph, frames: frames, threads: options.threads) : nil
+        self.scores = try Importance.scores(graph, groups, kind: options.importance, stats: stats)
+        self.frames = Array(frames.prefix(options.sensitivityFrames))
+        self.macsBefore = ChannelPruner.macs(graph)
+        let model = Model(graph: graph, options: .init(threads: options.threads))
+        self.teacher = try self.frames.map { try model.run([$0])[0].data }
+    }
+
+    /// Kept counts the allocator may choose for a group: multiples of `roundTo` below the full size, within the
+    /// per-group cut limit, largest first.
+    package func keepChoices(_ group: ChannelGroup) -> [Int] {
+        let floor = Int((Double(group.size) * (1 - options.maxGroupCut)).rounded(.up))
+        var choices: [Int] = []
+        var keep = (group.size - 1) / options.roundTo * options.roundTo
+        while keep >= max(floor, options.roundTo) {
+            choices.append(keep)
+            keep -= options.roundTo
+        }
+        return choices
+    }
+
+    /// The plan that keeps `keep[g]` channels of each listed group (the most important ones).
+    package func plan(_ keep: [Int: Int]) -> PrunePlan {
+        var plan = PrunePlan()
+        for (gid, count) in keep where count < groups.groups[gid].size {
+            plan.kept[gid] = Importance.keep(count, scores: scores[gid]!)
+        }
+        return plan
+    }
+
+    /// Applies a plan: removes channels, then refits consumers when reconstruction is on.
+    package func build(_ plan: PrunePlan) throws -> (graph: Graph, refit: Int) {
+        var pruned = try ChannelPruner.apply(graph, groups, plan)
+        var refit = 0
+        if options.reconstruct, let stats {
+            refit = Reconstruction.refit(original: graph, pruned: &pruned, kept: try ChannelPruner.keptChannels(graph, groups, plan), stats: stats)
+        }
+        return (pruned, refit)
+    }
+
+    /// Head-output error of `graph` against the unpruned model on the sensitivity frames.
+    package func error(of pruned: Graph) throws -> Double {
+        let model = Model(graph: pruned, options: .init(threads: options.threads))
+        var total = 0.0
+        for (frame, reference) in zip(frames, teacher) {
+            let out = try model.run([frame])[0]
+            total += HeadError.measure(student: out.data, teacher: reference, shape: out.shape)
+        }
+        return total / Double(max(frames.count, 1))
+    }
+
+    /// Each prunable group's cost curve, cut alone at the configured levels.
+    package func sensitivities() throws -> [Int: [SensitivityPoint]] {
+        var work: [(ChannelGroup, [Int])] = []
+        for group in groups.prunable {
+            let choices = keepChoices(group)
+            guard !choices.isEmpty else { continue }
+            var picked: [Int] = []
+            for level in options.levels {
+                let target = Double(group.size) * (1 - level)
+                if let best = choices.min(by: { abs(Double($0) - target) < abs(Double($1) - target) }), !picked.contains(best) {
+                    picked.append(best)
+                }
+            }
+            work.append((group, picked.sorted(by: >)))
+        }
+        let total = work.reduce(0) { $0 + $1.1.count }
+        var done = 0
+        var result: [Int: [SensitivityPoint]] = [:]
+        for (group, keeps) in work {
+            var points: [SensitivityPoint] = []
+            for keep in keeps {
+                let built = try build(plan([group.id: keep]))
+                points.append(SensitivityPoint(removed: group.size - keep, macsSaved: macsBefore - ChannelPruner.macs(built.graph),
+                                               error: try error(of: built.graph)))
+                done += 1
+                progress?(done, total)
+            }
+            result[group.id] = points
+        }
+        return result
+    }
+
+    private var measured: [Int: [SensitivityPoint]]?
+
+    /// Prunes to the MACs target (`cut` overrides `options.macsCut`; sensitivities are measured once and reused).
+    package func run(cut: Double? = nil) throws -> PruneResult {
+        let cut = cut ?? options.macsCut
+        guard cut >= 0, cut < 1 else { throw PruneError(.invalidPlan, "a MACs cut must be in [0, 1), got \(cut)") }
+        let target = Int((Double(macsBefore) * cut).rounded())
+        var sensitivities: [Int: [SensitivityPoint]] = [:]
+        var keep: [Int: Int]
+        if cut == 0 {
+            keep = [:]
+        } else if options.sensitivityAware {
+            if measured == nil { measured = try self.sensitivities() }
+            sensitivities = measured!
+            keep = try allocate(sensitivities, target: target)
+        } else {
+            keep = try uniform(target: target)
+        }
+        let plan = plan(keep)
+        let built = try build(plan)
+        return PruneResult(graph: built.graph, plan: plan, macsBefore: macsBefore, macsAfter: ChannelPruner.macs(built.graph),
+                           refitConvs: built.refit, error: frames.isEmpty ? 0 : try error(of: built.graph), sensitivities: sensitivities)
+    }
+
+    /// Greedy: repeatedly take the next measured level of the group with the least error per MAC saved, until the
+    /// exact MACs of the combined plan reach the target (savings are not additive where producer and consumer
+    /// groups are both cut, so the exact count is re-measured and the greedy continues when short).
+    func allocate(_ curves: [Int: [SensitivityPoint]], target: Int) throws -> [Int: Int] {
+        var level: [Int: Int] = [:]  // group → index of the last taken point (absent = uncut)
+        var keep: [Int: Int] = [:]
+        while true {
+            let saved = macsBefore - ChannelPruner.macs(try ChannelPruner.apply(graph, groups, plan(keep)))
+            if saved >= target { return keep }
+            var best: (gid: Int, ratio: Double)?
+            for (gid, points) in curves {
+                let next = (level[gid] ?? -1) + 1
+                guard next < points.count else { continue }
+                let previous = next == 0 ? SensitivityPoint(removed: 0, macsSaved: 0, error: 0) : points[next - 1]
+                let gain = Double(points[next].macsSaved - previous.macsSaved)
+                guard gain > 0 else { continue }
+                let ratio = max(points[next].error - previous.error, 0) / gain
+                if best == nil || ratio < best!.ratio || (ratio == best!.ratio && gid < best!.gid) { best = (gid, ratio) }
+            }
+            guard let best else {
+                throw PruneError(.targetUnreachable, "cannot remove \(target) MACs of \(macsBefore) with at most \(Int(options.maxGroupCut * 100))% of each prunable group")
+            }
+            let next = (level[best.gid] ?? -1) + 1
+            level[best.gid] = next
+            keep[best.gid] = groups.groups[best.gid].size - curves[best.gid]![next].removed
+        }
+    }
+
+    /// The same cut fraction everywhere, as near as rounding allows: the group with the smallest removed fraction
+    /// loses the next `roundTo` channels, until the target is met.
+    func uniform(target: Int) throws -> [Int: Int] {
+        var keep: [Int: Int] = [:]
+        var choices = Dictionary(uniqueKeysWithValues: groups.prunable.map { ($0.id, keepChoices($0)) })
+        while true {
+            let saved = macsBefore - ChannelPruner.macs(try ChannelPruner.apply(graph, groups, plan(keep)))
+            if saved >= target { return keep }
+            func fraction(_ gid: Int) -> Double { 1 - Double(keep[gid] ?? groups.groups[gid].size) / Double(groups.groups[gid].size) }
+            guard let gid = choices.keys.filter({ !choices[$0]!.isEmpty }).min(by: { (fraction($0), $0) < (fraction($1), $1) }) else {
+                throw PruneError(.targetUnreachable, "a uniform cut of at most \(Int(options.maxGroupCut * 100))% per group removes fewer than \(target) MACs")
+            }
+            keep[gid] = choices[gid]!.removeFirst()
+        }
+    }
+}
+
+/// How far a pruned model's head output is from the unpruned one's.
+package enum HeadError {
+    /// For a YOLOX-style [1, anchors, 5 + classes] output (sigmoided obj and class scores): the squared error of the
+    /// detection scores obj·cls relative to the teacher's, plus the teacher-objectness-weighted squared error of the
+    /// raw box regressions. For any other output: relative squared error.
+    package static func measure(student: [Float], teacher: [Float], shape: [Int]) -> Double {
+        if shape.count == 3, shape[2] > 5 {
+            let width = shape[2]
+            var scoreError = 0.0, scoreNorm = 1e-12, boxError = 0.0, weight = 1e-12
+            for a in 0..<(student.count / width) {
+                let s = a * width
+                let objT = Double(teacher[s + 4]), objS = Double(student[s + 4])
+                for c in 5..<width {
+                    let t = objT * Double(teacher[s + c]), d = objS * Double(student[s + c]) - t
+                    scoreError += d * d
+                    scoreNorm += t * t
+                }
+                var box = 0.0
+                for k in 0..<4 { let d = Double(student[s + k] - teacher[s + k]); box += d * d }
+                boxError += objT * box
+                weight += objT
+            }
+            return scoreError / scoreNorm + boxError / weight
+        }
+        var error = 0.0, norm = 1e-12
+        for (s, t) in zip(student, teacher) {
+            error += Double(s - t) * Double(s - t)
+            norm += Double(t) * Double(t)
+        }
+        return error / norm
+    }
+}

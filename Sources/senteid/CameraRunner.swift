@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import SenteiCapture
+import SenteiDaemon
+import SenteiVision
+import Synchronization
+
+/// One camera's running pipeline: its frame source, the pipeline over the ladder, and the task running it.
+final class CameraRunner: @unchecked Sendable {
+    let settings: CameraSettings
+    let pipeline: CameraPipeline
+    private(set) var task: Task<Void, Never>?
+    private let ended = Atomic<Bool>(false)
+
+    private init(settings: CameraSettings, pipeline: CameraPipeline) {
+        self.settings = settings
+        self.pipeline = pipeline
+    }
+
+    /// Builds the source (V4L2 or replay), the ladder (the model compiled at each input size) and the pipeline.
+    /// Capture events become camera_lost / camera_found events on `sink`.
+    static func make(settings: CameraSettings, config: SenteiConfig, manifest: ModelManifest, sink: any EventSink,
+                     logger: Logger) throws -> CameraRunner {
+        let stopSignal = StopSignal()
+        let camera = settings.name
+        let announced = AnnouncedState()
+        let onEvent: CaptureEventHandler = { event in
+            switch event {
+            case .negotiated(let format), .found(let format):
+                announced.set(lost: false)
+                sink.emit(.cameraFound(CameraEvent(camera: camera, source: format.device, reason: "\(format)")))
+            case .lost(let device, let reason):
+                announced.set(lost: true)
+                sink.emit(.cameraLost(CameraEvent(camera: camera, source: device, reason: reason)))
+            case .retrying(let device, let attempt, let delayMs, let reason):
+                // A device absent at start never "negotiated"; report it lost once so READY=1 and the watchdog
+                // treat it as waiting rather than stuck.
+                if announced.markLostIfNew() {
+                    sink.emit(.cameraLost(CameraEvent(camera: camera, source: device, reason: reason)))
+                }
+                logger.warning("camera unavailable; retrying", metadata: [
+                    "sentei.camera": "\(camera)", "sentei.device": "\(device)", "sentei.attempt": "\(attempt)",
+                    "sentei.delay_ms": "\(delayMs)", "sentei.reason": "\(reason)"])
+            case .skipped(let source, let reason):
+                logger.debug("frame skipped", metadata: ["sentei.camera": "\(camera)", "sentei.source": "\(source)",
+                                                         "sentei.reason": "\(reason)"])
+            }
+        }
+        let source: any FrameSource
+        switch settings.source {
+        case .device(let path):
+            var capture = CaptureConfiguration(devicePath: path)
+            capture.width = settings.width
+            capture.height = settings.height
+            capture.fps = settings.fps > 0 ? settings.fps : nil
+            capture.format = switch settings.format {
+            case .auto: nil
+            case .mjpeg: .mjpeg
+            case .yuyv: .yuyv
+            case .nv12: .nv12
+            }
+            capture.waitForDeviceAtStart = true
+            source = V4L2Camera(configuration: capture, stopSignal: stopSignal, onEvent: onEvent)
+        case .replay(let path, let loop):
+            source = try ReplaySource.open(path, pacing: settings.fps > 0 ? .fps(settings.fps) : .asFastAsPossible,
+                                           loop: loop, stopSignal: stopSignal, onEvent: onEvent)
+            sink.emit(.cameraFound(CameraEvent(camera: camera, source: path, reason: "replay")))
+        }
+
+        let modelPath = SenteiConfig.modelPath(manifestPath: config.model.manifest, manifest: manifest)
+        let ladder = try Ladder.inputSizes(modelPath: modelPath, manifest: manifest, sizes: config.model.inputSizes,
+                                           threads: config.model.threads)
+        var pipelineConfig = PipelineConfig(camera: camera)
+        pipelineConfig.statsIntervalS = config.daemon.statsIntervalS
+        pipelineConfig.detection = detectionOptions(config.detection, labels: manifest.classNames)
+        var controller = ControllerConfig(budgets: Budgets(
+            latencyMs: config.budgets.latencyMs, latencyPercentile: config.budgets.latencyPercentile,
+            latencyWindowS: config.budgets.latencyWindowS, powerW: config.budgets.powerW,
+            powerWindowS: config.budgets.powerWindowS, minLevel: config.budgets.minLevel,
+            maxLevel: config.budgets.maxLevel.map { min($0, ladder.count - 1) }, fps: config.budgets.fps))
+        controller.stepUpAfterS = config.budgets.stepUpAfterS
+        pipelineConfig.controller = controller
+        if config.calibration.enabled {
+            pipelineConfig.calibration = CalibrationConfig(
+                directory: config.calibrationDirectory + "/" + camera, everyS: config.calibration.intervalS,
+                maxFiles: config.calibration.count, maxBytes: config.calibration.maxBytes)
+        }
+        let powerMeter = PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore).probe(logger: logger)
+        var pipelineLogger = logger
+        pipelineLogger[metadataKey: "sentei.camera"] = "\(camera)"
+        let pipeline = try CameraPipeline(config: pipelineConfig, source: source, stopSignal: stopSignal, ladder: ladder,
+                                          sink: sink, powerMeter: powerMeter, logger: pipelineLogger)
+        return CameraRunner(settings: settings, pipeline: pipeline)
+    }
+
+    /// Class names become the detector's class indices; the config was checked against the same labels.
+    static func detectionOptions(_ settings: DetectionSettings, labels: [String]) -> DetectionOptions {
+        func index(_ label: String) -> Int? { labels.firstIndex(of: label) }
+        var options = DetectionOptions(scoreThreshold: Float(settings.threshold), iouThreshold: Float(settings.nmsIoU))
+        for (label, threshold) in settings.classThresholds {
+            if let i = index(label) { options.classThresholds[i] = Float(threshold) }
+        }
+        if !settings.classes.isEmpty { options.classFilter = Set(settings.classes.compactMap(index)) }
+        return options
+    }
+
+    /// Starts the pipeline; `onEnd` runs when it returns (source exhausted, stopped, or failed).
+    func start(onEnd: @escaping @Sendable (CameraRunner, (any Error)?) -> Void) {
+        task = Task { [self] in
+            var failure: (any Error)? = nil
+            do { try await pipeline.run() } catch { failure = error }
+            ended.store(true, ordering: .releasing)
+            onEnd(self, failure)
+        }
+    }
+
+    /// Stops the pipeline and waits up to `timeout` for it to finish; false when it did not (a thread stuck in a
+    /// driver call), in which case the caller goes on without it.
+    @discardableResult
+    func stop(timeout: Duration) async -> Bool {
+        pipeline.stop()
+        guard task != nil else { return true }
+        let deadline = ContinuousClock.now + timeout
+        while !ended.load(ordering: .acquiring) {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+}
+
+/// Whether a camera was last announced lost, shared with the capture thread's event handler.
+private final class AnnouncedState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lost = false
+    func set(lost: Bool) { lock.lock(); self.lost = lost; lock.unlock() }
+    func markLostIfNew() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if lost { return false }
+        lost = true
+        return true
+    }
+}

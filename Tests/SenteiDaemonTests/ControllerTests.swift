@@ -1,0 +1,232 @@
+import Testing
+@testable import SenteiDaemon
+
+/// A virtual camera at 25 fps feeding a controller: each level costs `profile[level] × load(t)` ms of processing
+/// (with a small deterministic jitter), power is `idle + perCore × busy share`, and the harness answers re-profile
+/// requests the way the pipeline does (measuring every level under the current load).
+struct ControllerHarness {
+    let controller: LevelController
+    let profile: [Double]
+    let fps: Double
+    var nowNs: UInt64 = 0
+    var events: [(t: Double, event: LevelChangeEvent)] = []
+    var levels: [(t: Double, level: Int, every: Int)] = []
+    var power: ((Double, Int, Int, Double) -> Double?)?
+    private var frame = 0
+
+    init(config: ControllerConfig, profile: [Double] = [32, 24, 18, 12], fps: Double = 25,
+         power: ((_ t: Double, _ level: Int, _ every: Int, _ load: Double) -> Double?)? = nil) throws {
+        self.controller = try LevelController(config: config, camera: "test", profileMs: profile, nowNs: 0)
+        self.profile = profile
+        self.fps = fps
+        self.power = power
+        controller.cameraFps = fps
+        let start = controller.start(nowNs: 0)
+        events.append((0, start))
+    }
+
+    var t: Double { Double(nowNs) / 1e9 }
+
+    /// Runs until `seconds` with `load(t)` as the slowdown factor.
+    mutating func run(until seconds: Double, load: (Double) -> Double) {
+        let period = UInt64(1e9 / fps)
+        while t < seconds {
+            nowNs += period
+            frame += 1
+            let factor = load(t)
+            if frame % controller.processEvery == 0 {
+                let jitter = 1 + 0.04 * Double((frame * 7919) % 11) / 10
+                let processing = profile[controller.level] * factor * jitter
+                // Busy longer than a frame period means frames wait: latency grows by the overrun.
+                let wait = max(0, processing - 1000 / fps * Double(controller.processEvery))
+                controller.recordFrame(level: controller.level, latencyMs: processing + wait, processingMs: processing,
+                                       nowNs: nowNs)
+            }
+            if frame % 12 == 0, let power {
+                if let watts = power(t, controller.level, controller.processEvery, factor) {
+                    controller.recordPower(watts: watts, nowNs: nowNs)
+                } else {
+                    controller.recordPowerFailure(reason: "EIO", nowNs: nowNs)
+                }
+            }
+            while let event = controller.decide(nowNs: nowNs) { events.append((t, event)) }
+            if controller.wantsReprofile {
+                let measured = profile.map { $0 * factor }
+                if let event = controller.profileMeasured(measured, nowNs: nowNs) { events.append((t, event)) }
+            }
+            levels.append((t, controller.level, controller.processEvery))
+        }
+    }
+
+    func level(at time: Double) -> Int { levels.last { $0.t <= time }?.level ?? -1 }
+
+    /// Level changes (from ≠ to) after `time`.
+    func moves(after time: Double = 0) -> [(t: Double, event: LevelChangeEvent)] {
+        events.filter { $0.t > time && $0.event.from != $0.event.to }
+    }
+}
+
+@Suite struct ControllerTests {
+    func latencyConfig(_ budget: Double) -> ControllerConfig {
+        ControllerConfig(budgets: Budgets(latencyMs: budget))
+    }
+
+    @Test func startsAtTheMostAccurateLevelThatFits() throws {
+        let relaxed = try ControllerHarness(config: latencyConfig(100))
+        #expect(relaxed.controller.level == 0)
+        #expect(relaxed.events[0].event.reason == "startup_profile")
+        let tight = try ControllerHarness(config: latencyConfig(25))
+        // 18 ms × 1.1 start-up tail = 19.8 ≤ 0.9 × 25; 24 ms × 1.1 = 26.4 is not.
+        #expect(tight.controller.level == 2)
+        #expect(tight.events[0].event.to == 2)
+        #expect(tight.events[0].event.profileMs == [32, 24, 18, 12])
+    }
+
+    @Test func stepLoadStepsDownFastAndBackUpAfterSustainedHeadroom() throws {
+        var h = try ControllerHarness(config: latencyConfig(60))
+        h.run(until: 10) { _ in 1 }
+        #expect(h.level(at: 9.9) == 0)
+        #expect(h.moves().isEmpty)
+        // A competing process halves our speed from t = 10 s to t = 30 s.
+        h.run(until: 30) { $0 >= 10 ? 2 : 1 }
+        let down = try #require(h.moves(after: 10).first)
+        #expect(down.t - 10 < 0.6, "stepped down \(down.t - 10) s after the load arrived")
+        #expect(down.event.reason == "latency_budget_broken")
+        #expect(down.event.to > 0)
+        #expect((down.event.latencyP95Ms ?? 0) > 60)
+        #expect(down.event.latencyBudgetMs == 60)
+        // Under load, the level held keeps the budget: 2 × 18 = 36 ms fits; 2 × 24 = 48 ms is slower than the 40 ms
+        // frame period, so every frame would also wait for the one in flight.
+        #expect(h.level(at: 29.9) == 2)
+        // The drift was noticed and every level re-measured.
+        #expect(h.events.contains { $0.event.reason == "profile_remeasured" })
+        h.run(until: 50) { $0 >= 30 ? 1 : 2 }
+        let up = try #require(h.moves(after: 30).first)
+        #expect(up.event.reason == "sustained_headroom")
+        #expect(up.t - 30 >= 3, "stepped up after only \(up.t - 30) s")
+        #expect(up.t - 30 < 8, "stepped up only after \(up.t - 30) s")
+        #expect(h.level(at: 49.9) == 0)
+        print("step load 2× at 10…30 s: down after \(down.t - 10) s to level \(down.event.to), up after \(up.t - 30) s")
+        // Windows at the chosen level meet the budget outside the 1 s after each change.
+        for event in h.events where event.event.from != event.event.to && event.event.to == h.level(at: event.t + 1) {
+            #expect((event.event.predictedLatencyMs ?? 0) <= 60)
+        }
+    }
+
+    @Test func rampOnlyEverStepsDown() throws {
+        var h = try ControllerHarness(config: latencyConfig(60))
+        h.run(until: 40) { 1 + 2 * min(1, $0 / 30) }
+        let moves = h.moves()
+        #expect(!moves.isEmpty)
+        #expect(moves.allSatisfy { $0.event.to > $0.event.from || ($0.event.processEvery ?? 1) > 1 })
+        // At 3× load level 3 (36 ms) fits 60 ms and level 2 (54 ms) cannot keep up with 25 fps; no skipping.
+        #expect(h.level(at: 39.9) == 3)
+        #expect(h.controller.processEvery == 1)
+    }
+
+    @Test func oscillatingLoadDoesNotFlap() throws {
+        var h = try ControllerHarness(config: latencyConfig(60))
+        // Load switches between 1× and 1.6× every 4 s: level 0 breaks the budget at 1.6× (51 ms + queueing), level 1
+        // holds.
+        h.run(until: 80) { Int($0 / 4) % 2 == 1 ? 1.6 : 1 }
+        let moves = h.moves()
+        print("oscillating load: \(moves.count) level changes in 80 s at \(moves.map { ($0.t, $0.event.to) })")
+        #expect(moves.count <= 4, "\(moves.count) level changes in 80 s: \(moves.map { ($0.t, $0.event.to) })")
+        // After the back-off, the controller stays down through the second half.
+        #expect(h.moves(after: 40).count <= 1)
+    }
+
+    @Test func powerBudgetBindsOnAnEstimatedMeter() throws {
+        var config = ControllerConfig(budgets: Budgets(powerW: 9))
+        config.idlePowerW = 2
+        // Power = 2 W + 10 W × busy share of one core (processing ms × processed fps / 1000).
+        var h = try ControllerHarness(config: config) { _, level, every, load in
+            2 + 10 * [32.0, 24, 18, 12][level] * load * 25 / Double(every) / 1000
+        }
+        h.run(until: 20) { _ in 1 }
+        // Level 0: 2 W + 10 W × 0.8 busy = 10 W > 9; level 1: 8 W ≤ 0.9 × 9 fits.
+        let down = try #require(h.moves().first)
+        #expect(down.event.reason == "power_budget_broken")
+        #expect((down.event.powerW ?? 0) > 9)
+        #expect(down.event.powerBudgetW == 9)
+        #expect(down.event.to == 1)
+        #expect(h.level(at: 19.9) == 1)
+        #expect(h.moves(after: down.t).isEmpty)
+    }
+
+    @Test func whenEvenTheLightestLevelBreaksTheBudgetFramesAreSkippedEvenly() throws {
+        var config = ControllerConfig(budgets: Budgets(powerW: 4))
+        config.idlePowerW = 2
+        var h = try ControllerHarness(config: config) { _, level, every, load in
+            2 + 10 * [32.0, 24, 18, 12][level] * load * 25 / Double(every) / 1000
+        }
+        h.run(until: 20) { _ in 1 }
+        // Level 3 alone: 2 + 3 W = 5 W; one frame in two: 3.5 W ≤ 0.9 × 4.
+        #expect(h.controller.level == 3)
+        #expect(h.controller.processEvery == 2)
+        let skip = try #require(h.events.first { ($0.event.processEvery ?? 1) > 1 })
+        #expect(skip.event.reason.contains("skipping frames"))
+        #expect(skip.event.to == 3)
+    }
+
+    @Test func meterFailureIsSaidOnceAndHoldsTheLevel() throws {
+        var config = ControllerConfig(budgets: Budgets(powerW: 30))
+        config.stepUpAfterS = 1
+        var h = try ControllerHarness(config: config) { _, level, every, load in
+            2 + 10 * [32.0, 24, 18, 12][level] * load * 25 / Double(every) / 1000
+        }
+        h.run(until: 5) { _ in 1 }
+        #expect(h.controller.level == 0)
+        h.power = { _, _, _, _ in nil }
+        h.run(until: 15) { _ in 1 }
+        let failures = h.events.filter { $0.event.reason.hasPrefix("power_meter_failed") }
+        #expect(failures.count == 1)
+        #expect(failures.first?.event.from == failures.first?.event.to)
+        #expect(h.moves().isEmpty)
+    }
+
+    @Test func levelBoundsAreHonoured() throws {
+        var h = try ControllerHarness(config: ControllerConfig(budgets: Budgets(latencyMs: 10, minLevel: 1, maxLevel: 2)))
+        #expect(h.controller.level == 2)
+        h.run(until: 5) { _ in 1 }
+        #expect(h.levels.allSatisfy { (1...2).contains($0.level) })
+        let relaxed = try ControllerHarness(config: ControllerConfig(budgets: Budgets(latencyMs: 500, minLevel: 1)))
+        #expect(relaxed.controller.level == 1)
+    }
+
+    @Test func invalidBudgetsNameTheKey() {
+        #expect(throws: ControllerError.self) {
+            try LevelController(config: ControllerConfig(budgets: Budgets(minLevel: 5)), camera: "c", profileMs: [1, 2],
+                                nowNs: 0)
+        }
+        do {
+            _ = try LevelController(config: ControllerConfig(budgets: Budgets(latencyMs: -1)), camera: "c",
+                                   profileMs: [1], nowNs: 0)
+            Issue.record("a negative latency budget was accepted")
+        } catch {
+            #expect(error.message.contains("budgets.latency_ms"))
+        }
+        #expect(throws: ControllerError.self) {
+            try LevelController(config: ControllerConfig(), camera: "c", profileMs: [], nowNs: 0)
+        }
+    }
+
+    @Test func reloadStartsFromTheRunningLevelWithItsReason() throws {
+        let controller = try LevelController(config: latencyConfig(25), camera: "c", profileMs: [32, 24, 18, 12], nowNs: 0)
+        let event = controller.start(nowNs: 0, from: 3, reason: "config_reload")
+        #expect(event.from == 3)
+        #expect(event.to == 2)
+        #expect(event.reason == "config_reload")
+        #expect(event.latencyBudgetMs == 25)
+    }
+
+    @Test func percentileIsNearestRank() {
+        var window = SlidingWindow(spanS: 1)
+        for (i, v) in [5.0, 1, 4, 2, 3, 10, 9, 8, 7, 6].enumerated() { window.add(v, atNs: UInt64(i) * 1_000_000) }
+        #expect(window.percentile(95) == 10)
+        #expect(window.percentile(50) == 5)
+        #expect(window.mean == 5.5)
+        window.expire(nowNs: 1_005_000_000)
+        #expect(window.count == 5)  // samples at 5…9 ms are inside the last second
+    }
+}
