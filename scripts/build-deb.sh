@@ -33,6 +33,7 @@ trap 'rm -rf "$stage"' EXIT
 pkg="$stage/sentei"
 install -D -m 0755 "$bin/senteid" "$pkg/usr/bin/senteid"
 install -D -m 0755 "$bin/sentei" "$pkg/usr/bin/sentei"
+install -D -m 0644 "$root/docs/interfaces.md" "$pkg/usr/share/doc/sentei/interfaces.md"
 strip --strip-unneeded "$pkg/usr/bin/senteid" "$pkg/usr/bin/sentei"
 install -d -m 0755 "$pkg/usr/share/sentei/models" "$pkg/usr/share/sentei/replay"
 "$root/Models/fetch" --dest "$pkg/usr/share/sentei/models" --sentei "$bin/sentei"

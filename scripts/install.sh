@@ -32,7 +32,7 @@ if [ "$uninstall" = 1 ]; then
     if systemd_running; then systemctl disable --now sentei.service 2>/dev/null || true; fi
     rm -f /usr/bin/senteid /usr/bin/sentei /lib/systemd/system/sentei.service \
         /etc/udev/rules.d/60-sentei-rapl.rules /usr/lib/sysusers.d/sentei.conf
-    rm -rf /usr/share/sentei
+    rm -rf /usr/share/sentei /usr/share/doc/sentei
     if [ "$purge" = 1 ]; then
         rm -rf /etc/sentei /var/lib/sentei /var/lib/private/sentei
         if getent passwd sentei >/dev/null; then userdel sentei 2>/dev/null || true; fi
@@ -72,6 +72,7 @@ fi
 # 4. Binaries, model, replay clip.
 install -D -m 0755 "$bin/senteid" /usr/bin/senteid
 install -D -m 0755 "$bin/sentei" /usr/bin/sentei
+install -D -m 0644 "$root/docs/interfaces.md" /usr/share/doc/sentei/interfaces.md
 install -d -m 0755 /usr/share/sentei/models /usr/share/sentei/replay
 "$root/Models/fetch" --dest /usr/share/sentei/models --sentei "$bin/sentei"
 install -m 0644 "$root/Models/yolox_nano.json" /usr/share/sentei/models/yolox_nano.json
@@ -87,7 +88,7 @@ if [ -e /etc/sentei/sentei.toml ]; then
 else
     install -m 0644 "$root/config/sentei.toml" /etc/sentei/sentei.toml
 fi
-/usr/bin/sentei config check /etc/sentei/sentei.toml
+/usr/bin/senteid --check --config /etc/sentei/sentei.toml
 
 # 6. Unit and RAPL access rule.
 install -D -m 0644 "$root/systemd/sentei.service" /lib/systemd/system/sentei.service

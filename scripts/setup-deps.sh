@@ -7,6 +7,7 @@ apt_packages=(
   pkg-config libturbojpeg0-dev libjpeg-dev libv4l-dev libsystemd-dev   # system libraries the package links
   libonnx-testdata                                                      # ONNX backend node test cases
   qemu-user                                                             # ISA dispatch tests (Haswell, Nehalem)
+  systemd                                                               # systemd-analyze verify/security
   bc curl ca-certificates
 )
 missing=()

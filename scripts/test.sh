@@ -17,11 +17,31 @@ step() {  # step NAME COMMAND…
 }
 bin=.build/release/sentei
 
-step "build (release)" swift build -c release
-step "swift tests" swift test -c release
+verify_unit() {  # the shipped unit names /usr/bin/senteid; point a copy at the built binary
+  local dir; dir=$(mktemp -d)
+  sed "s|/usr/bin/senteid|$PWD/.build/release/senteid|g" systemd/sentei.service > "$dir/sentei.service"
+  systemd-analyze verify "$dir/sentei.service"; local rc=$?
+  rm -rf "$dir"; return $rc
+}
+deb_roundtrip() {
+  [ "$(id -u)" = 0 ] || { echo "not root: skipping the .deb install"; return 0; }
+  # CI packs the binaries of this build (the release .deb links the Swift runtime statically: scripts/build-deb.sh)
+  SENTEI_SCRATCH=.build scripts/build-deb.sh --no-build && dpkg -i out/sentei_*_amd64.deb && /usr/bin/senteid --check --config /etc/sentei/sentei.toml
+  local rc=$?
+  dpkg -P sentei >/dev/null; return $rc
+}
+
+# One release build serves the tests, the CLI checks and the qemu ISA runs (tests need testable imports).
+step "build (release, with tests)" swift build -c release --build-tests -Xswiftc -enable-testing
+step "swift tests" swift test -c release --skip-build
 step "engine parity vs ONNX Runtime" python3 scripts/reference/engine_parity.py "$bin" "$SENTEI_SHARED"
+step "vision reference check (ORT + numpy, pycocotools)" env SENTEI="$bin" SWIFT_CONFIGURATION=release SWIFT_SKIP_BUILD=1 scripts/reference/vision_check.sh .build
+step "shipped config validates" "$bin" config check --no-model config/sentei.toml
+step "systemd unit verifies" verify_unit
+step "systemd exposure score <= 1.0" systemd-analyze security --offline=yes --threshold=10 systemd/sentei.service
+step ".deb builds, installs, checks its config, purges" deb_roundtrip
 step "per-ISA modules share no weak symbols" scripts/check_isa_symbols.sh
-step "ISA dispatch under qemu (AVX2, baseline)" scripts/test-isa-qemu.sh .build
+step "ISA dispatch under qemu (AVX2, baseline)" env SKIP_BUILD=1 scripts/test-isa-qemu.sh .build
 if [ -z "${SENTEI_QUICK:-}" ]; then
   step "ONNX reader fuzz smoke (60 s)" scripts/fuzz-onnx.sh 60
   step "capture in a VM (vivid, v4l2loopback)" Tests/vm/run capture

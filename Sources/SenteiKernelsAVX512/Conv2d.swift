@@ -54,7 +54,7 @@ extension FloatKernels {
         }
         let mr = microRows, nr = microVectors &* vectorWidth
         let n = ho &* wo
-        let epilogue = Epilogue(bias: bias, residual: residual, ldr: residualChannelStride, activation: activation)
+        let epilogue = (bias: bias, residual: residual, ldr: residualChannelStride, activation: activation)
         // Staging: phase p of row (ci, ky) holds input[ix0 + p + t·sw] for t < phaseLen.
         let phaseLen = nr &+ (kw &- 1) &* dilationW / strideW
         let stageRow = strideW &* phaseLen
@@ -83,14 +83,14 @@ extension FloatKernels {
                     microTileIndirect(k: k, a: packedWeights + row0 &* k, b: stage, rowOffsets: offsets,
                                       c: output + (row0 &* outputChannelStride &+ n0), ldc: outputChannelStride,
                                       rows: min(mr, cout &- row0), colFrom: j &* nr &- ox0, colTo: nr,
-                                      epilogue: epilogue.offset(row: row0, col: n0))
+                                      epilogue: offsetEpilogue(epilogue, row: row0, col: n0))
                 }
             }
             return
         }
         let t = splitTiles(panels: ceilDiv(cout, mr), strips: ceilDiv(n, nr), ith: ith, nth: nth)
         if t.p0 >= t.p1 || t.s0 >= t.s1 { return }
-        let geometry = Im2colGeometry(
+        let geometry: Im2colGeometry = (
             cin: cin, h: h, w: w, channelStride: inputChannelStride, kh: kh, kw: kw, strideH: strideH,
             strideW: strideW, padTop: padTop, padLeft: padLeft, dilationH: dilationH, dilationW: dilationW, wo: wo)
         for s in t.s0..<t.s1 {
@@ -102,17 +102,17 @@ extension FloatKernels {
                 microTile(k: k, a: packedWeights + row0 &* k, b: scratch, ldb: nr,
                           c: output + (row0 &* outputChannelStride &+ n0), ldc: outputChannelStride,
                           rows: min(mr, cout &- row0), colFrom: 0, colTo: cols,
-                          epilogue: epilogue.offset(row: row0, col: n0))
+                          epilogue: offsetEpilogue(epilogue, row: row0, col: n0))
             }
         }
     }
 }
 
-struct Im2colGeometry {
-    var cin: Int, h: Int, w: Int, channelStride: Int
-    var kh: Int, kw: Int, strideH: Int, strideW: Int, padTop: Int, padLeft: Int, dilationH: Int, dilationW: Int
-    var wo: Int
-}
+/// A tuple rather than a struct for the same reason as `Epilogue`.
+typealias Im2colGeometry = (
+    cin: Int, h: Int, w: Int, channelStride: Int, kh: Int, kw: Int, strideH: Int, strideW: Int, padTop: Int,
+    padLeft: Int, dilationH: Int, dilationW: Int, wo: Int
+)
 
 /// Fills panel[r·nr + j] with the input value feeding output pixel n0+j for GEMM row r = (ci·kh + ky)·kw + kx;
 /// zero for padding and for columns j ≥ cols.

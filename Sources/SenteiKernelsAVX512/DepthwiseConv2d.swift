@@ -1,3 +1,5 @@
+import CSenteiKernels
+
 // Depthwise convolution (groups == channels, one filter per channel). Work is split over (channel, output row)
 // pairs so that few channels at a high resolution still share out evenly.
 
@@ -32,6 +34,11 @@ extension FloatKernels {
             let dst = output + (c &* outputChannelStride &+ oy &* wo)
             let b: Float = bias?[c] ?? 0
             let iy0 = oy &* strideH &- padTop
+            if kh == 3 && kw == 3 && strideW == 2 && dilationH == 1 && dilationW == 1 {
+                depthwiseRow3x3s2(plane: plane, h: h, w: w, iy0: iy0, wc: wc, bias: b, dst: dst, wo: wo,
+                                  padLeft: padLeft, activation: activation)
+                continue
+            }
             // Border columns: full bounds checks.
             let edge = { (ox: Int) in
                 var acc = b
@@ -147,5 +154,75 @@ extension FloatKernels {
         }
         dst[ox] = activateScalar(acc, activation)
         ox &+= 1
+    }
+}
+
+/// One whole output row of a 3×3, stride-2-along-x, dilation-1 depthwise conv (any stride along y, any pads).
+/// Each input row is zero-padded and split into even and odd columns once, so output ox reads
+/// even[ox], odd[ox], even[ox+1]: plain vector loads, no gathers and no border cases.
+@inline(__always) func depthwiseRow3x3s2(
+    plane: UnsafePointer<Float>, h: Int, w: Int, iy0: Int, wc: UnsafePointer<Float>, bias: Float,
+    dst: UnsafeMutablePointer<Float>, wo: Int, padLeft: Int, activation: Int
+) {
+    // padded[j] = row[j − padLeft] (0 outside); output ox needs padded[2·ox … 2·ox+2].
+    let padded = 2 &* wo &+ 2
+    let half = wo &+ 1
+    let lanes = ceilDiv(half, vectorWidth) &* vectorWidth
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: padded &+ 6 &* lanes) { scratch in
+        let row = scratch.baseAddress!
+        let even = row + padded, odd = even + 3 &* lanes
+        // Deinterleave the three input rows (zero rows outside the image).
+        for ky in 0..<3 {
+            let iy = iy0 &+ ky
+            let e = even + ky &* lanes, o = odd + ky &* lanes
+            if iy < 0 || iy >= h {
+                e.update(repeating: 0, count: lanes)
+                o.update(repeating: 0, count: lanes)
+                continue
+            }
+            let src = plane + iy &* w
+            let lo = min(max(padLeft, 0), padded), hi = min(max(padLeft &+ w, lo), padded)
+            if lo > 0 { row.update(repeating: 0, count: lo) }
+            if hi > lo { (row + lo).update(from: src + (lo &- padLeft), count: hi &- lo) }
+            if padded > hi { (row + hi).update(repeating: 0, count: padded &- hi) }
+            sk_deinterleave2(row, e, o, half)
+            if lanes > half {
+                (e + half).update(repeating: 0, count: lanes &- half)
+                (o + half).update(repeating: 0, count: lanes &- half)
+            }
+        }
+        let bv = FVec(repeating: bias)
+        let w0 = FVec(repeating: wc[0]), w1 = FVec(repeating: wc[1]), w2 = FVec(repeating: wc[2])
+        let w3 = FVec(repeating: wc[3]), w4 = FVec(repeating: wc[4]), w5 = FVec(repeating: wc[5])
+        let w6 = FVec(repeating: wc[6]), w7 = FVec(repeating: wc[7]), w8 = FVec(repeating: wc[8])
+        let e0 = UnsafeRawPointer(even), e1 = UnsafeRawPointer(even + lanes), e2 = UnsafeRawPointer(even + 2 &* lanes)
+        let o0 = UnsafeRawPointer(odd), o1 = UnsafeRawPointer(odd + lanes), o2 = UnsafeRawPointer(odd + 2 &* lanes)
+        let out = UnsafeMutableRawPointer(dst)
+        var ox = 0
+        while ox &+ vectorWidth <= wo {
+            let b = ox &* 4
+            var a = bv
+            a = vfma(w0, e0.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w1, o0.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w2, e0.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            a = vfma(w3, e1.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w4, o1.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w5, e1.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            a = vfma(w6, e2.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w7, o2.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w8, e2.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            out.storeBytes(of: activate(a, activation), toByteOffset: b, as: FVec.self)
+            ox &+= vectorWidth
+        }
+        let E0 = even, E1 = even + lanes, E2 = even + 2 &* lanes
+        let O0 = odd, O1 = odd + lanes, O2 = odd + 2 &* lanes
+        while ox < wo {
+            var a = bias
+            a += wc[0] * E0[ox] + wc[1] * O0[ox] + wc[2] * E0[ox &+ 1]
+            a += wc[3] * E1[ox] + wc[4] * O1[ox] + wc[5] * E1[ox &+ 1]
+            a += wc[6] * E2[ox] + wc[7] * O2[ox] + wc[8] * E2[ox &+ 1]
+            dst[ox] = activateScalar(a, activation)
+            ox &+= 1
+        }
     }
 }

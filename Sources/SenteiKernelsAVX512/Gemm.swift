@@ -44,7 +44,7 @@ public enum FloatKernels {
         let mr = microRows, nr = microVectors &* vectorWidth
         let t = splitTiles(panels: ceilDiv(m, mr), strips: ceilDiv(n, nr), ith: ith, nth: nth)
         if t.p0 >= t.p1 || t.s0 >= t.s1 { return }
-        let epilogue = Epilogue(bias: bias, residual: residual, ldr: ldr, activation: activation)
+        let epilogue = (bias: bias, residual: residual, ldr: ldr, activation: activation)
         if n < nr {
             // Narrower than one tile: B is copied into a zero-padded K×NR panel (tiny shapes only).
             let panel = malloc(max(k, 1) &* nr &* 4)!.assumingMemoryBound(to: Float.self)
@@ -56,7 +56,7 @@ public enum FloatKernels {
             for p in t.p0..<t.p1 {
                 let row0 = p &* mr
                 microTile(k: k, a: packedA + row0 &* k, b: panel, ldb: nr, c: c + row0 &* ldc, ldc: ldc,
-                          rows: min(mr, m &- row0), colFrom: 0, colTo: n, epilogue: epilogue.offset(row: row0, col: 0))
+                          rows: min(mr, m &- row0), colFrom: 0, colTo: n, epilogue: offsetEpilogue(epilogue, row: row0, col: 0))
             }
             return
         }
@@ -69,7 +69,7 @@ public enum FloatKernels {
                 let row0 = p &* mr
                 microTile(k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb, c: c + (row0 &* ldc &+ start),
                           ldc: ldc, rows: min(mr, m &- row0), colFrom: from, colTo: nr,
-                          epilogue: epilogue.offset(row: row0, col: start))
+                          epilogue: offsetEpilogue(epilogue, row: row0, col: start))
             }
         }
     }

@@ -63,17 +63,14 @@ enum ActivationCode {
 }
 
 /// What a GEMM/conv tile does after accumulating: y = act(acc + bias[row]); y += residual. Pointers are already
-/// offset to the tile's first row (bias) and first element (residual, row stride ldr).
-struct Epilogue {
-    var bias: UnsafePointer<Float>?
-    var residual: UnsafePointer<Float>?
-    var ldr: Int
-    var activation: Int
+/// offset to the tile's first row (bias) and first element (residual, row stride ldr). A tuple, not a struct:
+/// a struct would get type metadata and value-witness helpers (__swift_memcpy…) in -enable-testing builds, weak
+/// symbols shared by name with the other ISA modules (see scripts/check_isa_symbols.sh).
+typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, ldr: Int, activation: Int)
 
-    @inline(__always) func offset(row: Int, col: Int) -> Epilogue {
-        Epilogue(bias: bias.map { $0 + row }, residual: residual.map { $0 + (row &* ldr &+ col) }, ldr: ldr,
-                 activation: activation)
-    }
+@inline(__always) func offsetEpilogue(_ e: Epilogue, row: Int, col: Int) -> Epilogue {
+    (bias: e.bias.map { $0 + row }, residual: e.residual.map { $0 + (row &* e.ldr &+ col) }, ldr: e.ldr,
+     activation: e.activation)
 }
 
 /// Finishes one microkernel row of three vectors: bias, activation, residual, then stores tile columns

@@ -101,6 +101,8 @@ package enum ONNXWriter {
             let outputNames = Dictionary(graph.outputs.map { ($0.node.index, $0.name) }, uniquingKeysWith: { a, _ in a })
             for name in graph.outputs.map(\.name) { used.insert(name) }
             for (index, node) in graph.nodes.enumerated() {
+                // Graph inputs keep their ONNX names: callers feed them by name.
+                if case .input(let name) = node.op { names.append(name); used.insert(name); continue }
                 if let name = outputNames[index] { names.append(name); continue }
                 var name = node.name.isEmpty ? "v\(index)" : node.name
                 if used.contains(name) { name += "#\(index)" }
@@ -230,8 +232,9 @@ package enum ONNXWriter {
                         [Attribute(name: "axis", value: .int(Int64(axis)))])
                 }
             }
-            // A graph input that is also an output needs a node producing the output name.
-            for output in graph.outputs where graph.inputs.contains(output.node) && names[output.node.index] != output.name {
+            // An output whose node carries another name (a graph input, or a node exported under two output names)
+            // needs a node producing the output name.
+            for output in graph.outputs where names[output.node.index] != output.name {
                 add("Identity", [names[output.node.index]], output.name, name: output.name + "/identity")
             }
         }

@@ -18,7 +18,9 @@ public enum PixelFormat: String, Sendable, CaseIterable {
     public func packedBytesPerLine(width: Int) -> Int {
         switch self {
         case .yuyv: return 2 * ((width + 1) / 2) * 2
-        case .nv12, .yu12, .grey: return width
+        // NV12's interleaved UV row shares the luma stride and holds ⌈w/2⌉ pairs.
+        case .nv12: return 2 * ((width + 1) / 2)
+        case .yu12, .grey: return width
         case .rgb24, .bgr24: return width * 3
         }
     }

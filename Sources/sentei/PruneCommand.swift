@@ -17,22 +17,25 @@ struct PruneCommand: ParsableCommand {
     var manifest: String?
 
     @Option(name: .long, help: "Directory of calibration JPEGs (sorted; the first --calib-count are used).")
-    var calib: String
+    var calib: String?
 
     @Option(name: .long, help: "Calibration images used.")
     var calibCount = 64
 
     @Option(name: .long, help: "MAC cut fraction(s), comma-separated, e.g. 0.1,0.25,0.5.")
-    var macsCut: String
+    var macsCut: String?
 
     @Option(name: .long, help: "Output directory (one <model>_cutNN.onnx per cut, plus prune-report.json).")
-    var out: String
+    var out: String?
 
     @Option(name: .long, help: "Channel importance: activation or l1.")
     var importance = "activation"
 
     @Flag(name: .long, help: "Skip the least-squares refit of the consumers.")
     var noReconstruct = false
+
+    @Option(name: .long, help: "Calibration frames for the second refit on the pruned model's own activations (0 = off).")
+    var studentRefitFrames = 0
 
     @Flag(name: .long, help: "Cut every group by the same fraction instead of by measured sensitivity.")
     var uniform = false
@@ -63,6 +66,7 @@ struct PruneCommand: ParsableCommand {
             print("\(channelGroups.groups.count) groups, \(channelGroups.prunable.count) prunable")
             return
         }
+        guard let macsCut, let calib, let out else { throw ValidationError("--macs-cut, --calib and --out are required (except with --groups)") }
         let cuts = try macsCut.split(separator: ",").map { text -> Double in
             guard let v = Double(text.trimmingCharacters(in: .whitespaces)), v >= 0, v < 1 else {
                 throw ValidationError("--macs-cut '\(text)' must be a fraction in [0, 1)")
@@ -75,10 +79,11 @@ struct PruneCommand: ParsableCommand {
         guard calibCount >= 1, sensitivityFrames >= 1, roundTo >= 1, maxGroupCut > 0, maxGroupCut < 1 else {
             throw ValidationError("--calib-count, --sensitivity-frames and --round-to must be ≥ 1, --max-group-cut in (0, 1)")
         }
-        let frames = try calibrationFrames(graph)
+        let frames = try calibrationFrames(graph, directory: calib)
         var options = PruneOptions(macsCut: cuts[0])
         options.importance = kind
         options.reconstruct = !noReconstruct
+        options.studentRefitFrames = max(0, studentRefitFrames)
         options.sensitivityAware = !uniform
         options.roundTo = roundTo
         options.maxGroupCut = maxGroupCut
@@ -116,12 +121,12 @@ struct PruneCommand: ParsableCommand {
         }
         let report = """
             {"model": "\(model)", "calibration_frames": \(frames.count), "importance": "\(kind.rawValue)", \
-            "reconstruct": \(!noReconstruct), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
+            "reconstruct": \(!noReconstruct), "student_refit_frames": \(noReconstruct ? 0 : studentRefitFrames), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
             """
         try report.write(toFile: out + "/prune-report.json", atomically: true, encoding: .utf8)
     }
 
-    func calibrationFrames(_ graph: Graph) throws -> [Tensor] {
+    func calibrationFrames(_ graph: Graph, directory calib: String) throws -> [Tensor] {
         let manifestPath = try manifest ?? findManifest()
         let manifestValue = try ModelManifest.load(path: manifestPath)
         let detector = try Detector(manifest: manifestValue) { _ in Tensor(zeros: [1]) }

@@ -5,5 +5,6 @@ struct Sentei: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sentei",
         abstract: "Sentei: a self-pruning edge detector. Run, benchmark and inspect models.",
-        subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self, ModelCommand.self, DetectCommand.self, EvalCommand.self])
+        subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self, ModelCommand.self, DetectCommand.self, EvalCommand.self,
+                      PruneCommand.self, ConfigCommand.self, WatchCommand.self, StatusCommand.self])
 }

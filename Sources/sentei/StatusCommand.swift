@@ -18,7 +18,11 @@ struct StatusCommand: ParsableCommand {
         let hello: SocketHello
         do {
             let client = try EventSocketClient(path: socket)
-            guard let first = try client.nextLine(timeoutMs: 5000), let parsed = SocketHello(jsonLine: first) else {
+            let greeting = try client.nextLine(timeoutMs: 5000)
+            if let greeting, Event.lineType(greeting) == "refused" {
+                throw ValidationError("senteid refused the connection (max_clients reached): \(greeting)")
+            }
+            guard let first = greeting, let parsed = SocketHello(jsonLine: first) else {
                 throw ValidationError("\(socket) did not greet within 5 s; is it senteid's socket?")
             }
             hello = parsed

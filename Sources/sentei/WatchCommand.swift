@@ -40,6 +40,9 @@ struct WatchCommand: ParsableCommand {
             }
             guard let line else { continue }
             let lineType = Event.lineType(line)
+            if lineType == "refused" {
+                throw ValidationError("senteid refused the connection (max_clients reached): \(line)")
+            }
             if let hello = SocketHello(jsonLine: line) {
                 if json && wanted.isEmpty { Self.emit(line) } else if !json {
                     FileHandle.standardError.write(Data("connected to \(socket) (senteid pid \(hello.pid), \(hello.clients) client(s))\n".utf8))

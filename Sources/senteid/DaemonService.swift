@@ -35,12 +35,10 @@ final class DaemonService: Service, @unchecked Sendable {
         self.notifier = notifier
         self.heartbeats = heartbeats
         self.logger = logger
-        let heartbeatsRef = heartbeats
-        let progressRef = progress
+        let progress = self.progress
         self.status = DaemonStatus(onCameraState: { camera, lost in
             // A lost camera's stages wait for the device; they are idle, not stuck.
-            for stage in progressRef.stages(prefix: camera + "/") { stage.setIdle(lost) }
-            _ = heartbeatsRef
+            for stage in progress.stages(prefix: camera + "/") { stage.setIdle(lost) }
         })
         self.sink = SwitchableSink()
     }
@@ -53,7 +51,7 @@ final class DaemonService: Service, @unchecked Sendable {
         notifier.notify(.status("loading model, starting \(config.cameras.count) camera(s)"))
         for camera in config.cameras { startCamera(camera, config: config) }
 
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.tick() }
                 group.addTask { await self.handleReloads(hangups) }
@@ -263,10 +261,10 @@ final class DaemonService: Service, @unchecked Sendable {
 
     /// The promise is "SIGTERM → exit within 2 s". Draining is cooperative, but a reload may be compiling a model or
     /// a camera thread may sit in a driver call; neither can be interrupted, so a plain thread ends the process at
-    /// 1.9 s if the orderly path has not.
+    /// 1.7 s if the orderly path has not.
     private static func armStopDeadline(logger: Logger, socketPath: String?) {
         let thread = Thread {
-            Thread.sleep(forTimeInterval: 1.9)
+            Thread.sleep(forTimeInterval: 1.7)
             logger.warning("shutdown deadline reached; exiting without waiting for busy threads")
             if let socketPath { unlink(socketPath) }  // clients see the daemon gone, as after an orderly stop
             _exit(0)
@@ -275,7 +273,7 @@ final class DaemonService: Service, @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops every camera at once and waits at most 1.2 s in total, so SIGTERM ends the process within 2 s even when
+    /// Stops every camera at once and waits at most 1 s in total, so SIGTERM ends the process within 2 s even when
     /// a pipeline is in the middle of a slow inference or a driver call.
     private func shutdown() async {
         let runners = lock.withLock { () -> [CameraRunner] in
@@ -283,7 +281,7 @@ final class DaemonService: Service, @unchecked Sendable {
             return Array(cameras.values)
         }
         for runner in runners { runner.pipeline.stop() }
-        let deadline = ContinuousClock.now + .milliseconds(1200)
+        let deadline = ContinuousClock.now + .milliseconds(1000)
         for runner in runners {
             let left = deadline - ContinuousClock.now
             if !(await runner.stop(timeout: max(left, .zero))) {

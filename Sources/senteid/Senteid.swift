@@ -64,7 +64,7 @@ struct Senteid: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // SIGTERM must end the process within 2 s even if a camera thread hangs in the driver.
-        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1800)
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1500)
         try await ServiceGroup(configuration: groupConfiguration).run()
     }
 }

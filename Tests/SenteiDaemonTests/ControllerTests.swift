@@ -169,6 +169,34 @@ struct ControllerHarness {
         #expect(skip.event.to == 3)
     }
 
+    @Test func fpsBudgetSkipsTheSurplusEvenlyAndHoldsTheRate() throws {
+        var h = try ControllerHarness(config: ControllerConfig(budgets: Budgets(fps: 10)))
+        // A 25 fps camera and a 10 fps budget: one frame in two (12.5 fps) from the start.
+        #expect(h.events[0].event.processEvery == 2)
+        h.run(until: 5) { _ in 1 }
+        #expect(h.controller.processEvery == 2)
+        #expect(h.controller.level == 0)
+        #expect(h.moves().isEmpty)
+        h.run(until: 15) { $0 >= 5 ? 3 : 1 }
+        // 3 × 32 = 96 ms per processed frame cannot keep up with one frame in two (80 ms); lighter levels can.
+        let down = try #require(h.moves(after: 5).first)
+        #expect(down.event.reason == "fps_budget_broken")
+        #expect(down.t - 5 < 1)
+        #expect((1...2).contains(h.level(at: 14.9)))
+        #expect(h.controller.processEvery == 2)
+    }
+
+    @Test func fpsBudgetWaitsForTheCameraRate() throws {
+        let controller = try LevelController(config: ControllerConfig(budgets: Budgets(fps: 10)), camera: "c",
+                                             profileMs: [32, 24], nowNs: 0)
+        #expect(controller.start(nowNs: 0).processEvery == 1)
+        controller.cameraFps = 30
+        let event = try #require(controller.decide(nowNs: 1_000_000))
+        #expect(event.reason == "fps_budget")
+        #expect(event.processEvery == 3)
+        #expect(controller.processEvery == 3)
+    }
+
     @Test func meterFailureIsSaidOnceAndHoldsTheLevel() throws {
         var config = ControllerConfig(budgets: Budgets(powerW: 30))
         config.stepUpAfterS = 1

@@ -28,18 +28,3 @@ let sharedLadder: Result<Ladder, any Error>? = {
                                      sizes: [416, 320, 256])
     }
 }()
-
-/// Frames held in memory and handed out like a camera: at most `fps`, as fast as asked otherwise.
-final class ArrayFrameSource: FrameSource {
-    let name = "array"
-    private var frames: [Frame]
-    private var index = 0
-
-    init(frames: [Frame]) { self.frames = frames }
-
-    func nextFrame() throws -> Frame? {
-        guard index < frames.count else { return nil }
-        defer { index += 1 }
-        return frames[index]
-    }
-}

@@ -20,10 +20,10 @@ private let senteidBinary: String? = {
     return nil
 }()
 
-/// Runs the real daemon against a replayed clip with a notify socket only the child sees (no setenv here):
-/// SIGHUP with a broken file keeps it running and names the key; SIGHUP with a good file applies it; SIGTERM sends
-/// STOPPING=1 and exits within 2 s.
-@Suite(.serialized) struct SenteidSignalTests {
+/// Runs the real daemon against a replayed clip with a notify socket only the child sees: SIGHUP with a broken file
+/// keeps it running and names the key; SIGHUP with a good file applies it; SIGTERM sends STOPPING=1 and exits within
+/// 2 s. Part of the serialized notify suite, so spawning never overlaps the one `setenv` of that suite.
+extension SystemdNotifyTests {
     @Test(.enabled(if: interfacesShared != nil && senteidBinary != nil, "needs ../shared (or SENTEI_SHARED) and a built senteid"))
     func reloadAndStopOverSignals() throws {
         let shared = interfacesShared!, binary = senteidBinary!

@@ -125,8 +125,9 @@ final class ManualClock: Sendable {
         let task = Task { try await watchdog.run() }
         try await Task.sleep(for: .milliseconds(1000))
         let healthy = socket.drain().filter { $0 == "WATCHDOG=1" }.count
-        // 1 s at 50 ms: 20 pings; a loaded machine delays sleeps, so only a wide band is asserted.
-        #expect((8...22).contains(healthy), "pings in 1 s: \(healthy)")
+        // 1 s at 50 ms is 20 pings on an idle machine; CI shares 2 cores with builds, which delays every sleep, so
+        // only "it pings while healthy, never more often than configured" is asserted (cadence: the fake-clock test).
+        #expect((1...22).contains(healthy), "pings in 1 s: \(healthy)")
 
         beating.store(false, ordering: .relaxed)  // the pipeline is stuck from here on
         try await Task.sleep(for: .milliseconds(400))  // > maxStageAge + one interval

@@ -37,7 +37,7 @@ struct LetterboxBenchmark {
         }
         print("bench: 640x480 JPEG (\(jpeg.count) B) -> 416x416 BGR CHW: decode \(decodeMs) ms, letterbox \(letterboxMs) ms, total \(totalMs) ms")
         let yuyv = seededBytes(seed: 5, count: 640 * 480 * 2)
-        for format in [PixelFormat.yuyv, .nv12, .grey] {
+        for format in [PixelFormat.yuyv, .nv12, .yu12, .grey] {
             let bytes = Array(yuyv.prefix(format.requiredBytes(width: 640, height: 480, bytesPerLine: format.packedBytesPerLine(width: 640))))
             let ms = try bestMs {
                 try bytes.withUnsafeBytes { raw in

@@ -129,16 +129,18 @@ import SenteiVision
     /// BT.601 limited range written out independently of PixelConversion.swift, for the SIMD and scalar paths.
     @Test(arguments: [PixelFormat.yuyv, .nv12, .yu12])
     func yuvMatchesTheFormula(format: PixelFormat) throws {
-        let w = 22, h = 4  // 16 pixels through SIMD8, 6 through the scalar tail
-        let bytes = seededBytes(seed: 11, count: format.requiredBytes(width: w, height: h, bytesPerLine: format.packedBytesPerLine(width: w)))
+        let w = 23, h = 5  // 22 pixels in pairs (the vectorised loop), one odd pixel, odd chroma rows
+        let stride = format.packedBytesPerLine(width: w)
+        let bytes = seededBytes(seed: 11, count: format.requiredBytes(width: w, height: h, bytesPerLine: stride))
         let rgb = try bytes.withUnsafeBytes { convertFrameReference(try PixelBuffer(bytes: $0, format: format, width: w, height: h)) }
+        let chromaStride = (w + 1) / 2, chromaRows = (h + 1) / 2
         for y in 0..<h {
             for x in 0..<w {
                 let (Y, U, V): (Int, Int, Int)
                 switch format {
-                case .yuyv: (Y, U, V) = (Int(bytes[y * w * 2 + x * 2]), Int(bytes[y * w * 2 + (x / 2) * 4 + 1]), Int(bytes[y * w * 2 + (x / 2) * 4 + 3]))
-                case .nv12: (Y, U, V) = (Int(bytes[y * w + x]), Int(bytes[w * h + (y / 2) * w + (x / 2) * 2]), Int(bytes[w * h + (y / 2) * w + (x / 2) * 2 + 1]))
-                default: (Y, U, V) = (Int(bytes[y * w + x]), Int(bytes[w * h + (y / 2) * (w / 2) + x / 2]), Int(bytes[w * h + (w / 2) * (h / 2) + (y / 2) * (w / 2) + x / 2]))
+                case .yuyv: (Y, U, V) = (Int(bytes[y * stride + x * 2]), Int(bytes[y * stride + (x / 2) * 4 + 1]), Int(bytes[y * stride + (x / 2) * 4 + 3]))
+                case .nv12: (Y, U, V) = (Int(bytes[y * stride + x]), Int(bytes[stride * h + (y / 2) * stride + (x / 2) * 2]), Int(bytes[stride * h + (y / 2) * stride + (x / 2) * 2 + 1]))
+                default: (Y, U, V) = (Int(bytes[y * w + x]), Int(bytes[w * h + (y / 2) * chromaStride + x / 2]), Int(bytes[w * h + chromaStride * chromaRows + (y / 2) * chromaStride + x / 2]))
                 }
                 let c = 1.164383 * Double(Y - 16), d = Double(U - 128), e = Double(V - 128)
                 let expected = [c + 1.596027 * e, c - 0.391762 * d - 0.812968 * e, c + 2.017232 * d].map { min(max($0, 0), 255) }

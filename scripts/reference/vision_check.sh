@@ -24,7 +24,7 @@ python3 $REF/vision_reference.py --manifest $MANIFEST --model "$SHARED/models/yo
 python3 $REF/vision_cocoeval.py --dets "$OUT/reference.jsonl" --manifest $MANIFEST --data "$COCO" > "$OUT/reference_eval.json"
 echo "reference (ORT + numpy), coco128: $(cut -c1-90 "$OUT/reference_eval.json")"
 
-SENTEI_SHARED="$SHARED" SENTEI_VISION_ORT_DUMP="$OUT" swift test --scratch-path "$SCRATCH" --filter ReferenceParityTests
+SENTEI_SHARED="$SHARED" SENTEI_VISION_ORT_DUMP="$OUT" swift test -c "${SWIFT_CONFIGURATION:-debug}" ${SWIFT_SKIP_BUILD:+--skip-build} --scratch-path "$SCRATCH" --filter ReferenceParityTests
 python3 $REF/vision_cocoeval.py --dets "$OUT/swift.jsonl" --manifest $MANIFEST --data "$COCO" > "$OUT/pycoco_on_swift.json"
 python3 $REF/vision_compare.py --ours "$OUT/swift.jsonl" --reference "$OUT/reference.jsonl" \
     --eval "$OUT/swift_eval.json" --pycoco "$OUT/pycoco_on_swift.json"

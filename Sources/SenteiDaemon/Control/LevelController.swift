@@ -132,13 +132,14 @@ public final class LevelController {
     public func start(nowNs: UInt64, from previous: Int? = nil, reason: String = "startup_profile") -> LevelChangeEvent {
         let from = previous ?? level
         var chosen = highest
-        for candidate in lowest...highest where fits(candidate, every: 1, margin: config.stepDownMargin).fits {
+        for candidate in lowest...highest where fits(candidate, every: baseEvery, margin: config.stepDownMargin).fits {
             chosen = candidate
             break
         }
         level = chosen
+        processEvery = baseEvery
         lastChangeNs = nowNs
-        var e = event(from: from, to: chosen, every: 1, reason: reason)
+        var e = event(from: from, to: chosen, every: baseEvery, reason: reason)
         e.profileMs = measuredProfileMs
         return e
     }
@@ -151,6 +152,9 @@ public final class LevelController {
         power.expire(nowNs: nowNs)
         checkStalePower(nowNs: nowNs)
         trackDrift(nowNs: nowNs)
+        if processEvery < baseEvery {
+            return change(to: level, every: baseEvery, reason: "fps_budget", nowNs: nowNs)
+        }
         guard processing.count >= config.minSamples else { return nil }
 
         if let broken = brokenBudget() {
@@ -174,12 +178,13 @@ public final class LevelController {
 
     private func stepDown(because broken: String, nowNs: UInt64) -> LevelChangeEvent? {
         if level < highest {
-            for candidate in (level + 1)...highest where fits(candidate, every: 1, margin: config.stepDownMargin).fits {
-                return stepDownChange(to: candidate, every: 1, reason: broken, nowNs: nowNs)
+            for candidate in (level + 1)...highest
+            where fits(candidate, every: baseEvery, margin: config.stepDownMargin).fits {
+                return stepDownChange(to: candidate, every: baseEvery, reason: broken, nowNs: nowNs)
             }
         }
         // Even the lightest level breaks a budget: skip frames evenly, as few as fixes what skipping can fix.
-        let start = level == highest ? processEvery + 1 : 2
+        let start = level == highest ? processEvery + 1 : baseEvery + 1
         if start <= Self.maxProcessEvery {
             for every in start...Self.maxProcessEvery
             where fits(highest, every: every, margin: config.stepDownMargin, skippable: true).fits {
@@ -208,12 +213,12 @@ public final class LevelController {
     private func stepUpCandidate() -> (Int, Int)? {
         // Without current power readings, headroom under a power budget cannot be shown.
         if config.budgets.powerW != nil && power.isEmpty { return nil }
-        if processEvery > 1 {
+        if processEvery > baseEvery {
             return fits(level, every: processEvery - 1, margin: config.stepUpHeadroom).fits ? (level, processEvery - 1) : nil
         }
         guard level > lowest else { return nil }
-        for candidate in lowest..<level where fits(candidate, every: 1, margin: config.stepUpHeadroom).fits {
-            return (candidate, 1)
+        for candidate in lowest..<level where fits(candidate, every: baseEvery, margin: config.stepUpHeadroom).fits {
+            return (candidate, baseEvery)
         }
         return nil
     }
@@ -240,13 +245,26 @@ public final class LevelController {
 
     /// The frame period that must be held, ms: the fps budget's, or else none.
     private var targetPeriodMs: Double? { config.budgets.fps.map { 1000 / $0 } }
+
+    /// The fps budget's even skipping: one camera frame in this many still gives at least `fps` (a 25 fps camera
+    /// and a 10 fps budget process one frame in two). 1 without an fps budget or before the camera rate is known.
+    var baseEvery: Int {
+        guard let fps = config.budgets.fps, let camera = cameraFps, camera > fps else { return 1 }
+        return min(Self.maxProcessEvery, max(1, Int((camera / fps).rounded(.down))))
+    }
+
+    /// What a processed frame may take so the level keeps up with the frames it is given, ms.
+    private func framePeriodMs(every: Int) -> Double? {
+        guard config.budgets.fps != nil, let period = cameraPeriodMs ?? targetPeriodMs else { return nil }
+        return period * Double(every)
+    }
     private var cameraPeriodMs: Double? { cameraFps.flatMap { $0 > 0 ? 1000 / $0 : nil } }
 
     /// Which budget the current window breaks, as the event's reason.
     private func brokenBudget() -> String? {
         if let budget = latencyBudget, let p = measuredLatency, p > budget { return "latency_budget_broken" }
         if let budget = powerBudget, let w = power.mean, w > budget { return "power_budget_broken" }
-        if let period = targetPeriodMs, let mean = processing.mean, mean > period * Double(processEvery) {
+        if let period = framePeriodMs(every: processEvery), let mean = processing.mean, mean > period {
             return "fps_budget_broken"
         }
         return nil
@@ -306,7 +324,7 @@ public final class LevelController {
             fit.powerW = predicted
             if predicted > budget * margin { fit.fits = false }
         }
-        if let period = targetPeriodMs, proc > period * Double(every) * margin { fit.fits = false }
+        if let period = framePeriodMs(every: every), proc > period * margin { fit.fits = false }
         return fit
     }
 

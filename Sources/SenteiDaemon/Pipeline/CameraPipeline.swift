@@ -158,7 +158,10 @@ public final class CameraPipeline: @unchecked Sendable {
         var state: ProcessingState?
         while let frame = queue.pop() {
             if stopped.load(ordering: .acquiring) { break }
+            // The frame used for profiling waited through it; its latency says nothing about any level.
+            var timed = true
             if state == nil {
+                timed = false
                 let profile: [Double]
                 do {
                     profile = try measureProfile(frame, decoder: decoder)
@@ -184,7 +187,7 @@ public final class CameraPipeline: @unchecked Sendable {
             if let reload = pendingController.withLock({ $0.take() }), let current = state {
                 applyReload(reload, state: current)
             }
-            process(frame, decoder: decoder, state: state!)
+            process(frame, decoder: decoder, state: state!, timed: timed)
         }
         if let state {
             let now = clock.nowNs()
@@ -214,7 +217,7 @@ public final class CameraPipeline: @unchecked Sendable {
         return profile
     }
 
-    private func process(_ frame: Frame, decoder: JPEGDecoder, state: ProcessingState) {
+    private func process(_ frame: Frame, decoder: JPEGDecoder, state: ProcessingState, timed: Bool) {
         let controller = state.controller
         let t0 = clock.nowNs()
         let level = controller.level
@@ -244,9 +247,11 @@ public final class CameraPipeline: @unchecked Sendable {
 
         let latencyMs = Double(end &- min(frame.timestampNs, end)) / 1e6
         let processingMs = Double(end - t0) / 1e6
-        controller.recordFrame(level: level, latencyMs: latencyMs, processingMs: processingMs, nowNs: end)
-        state.record(latencyMs: latencyMs, queueMs: Double(t0 &- min(frame.timestampNs, t0)) / 1e6, times: times,
-                     trackMs: Double(t2 - t1) / 1e6)
+        if timed {
+            controller.recordFrame(level: level, latencyMs: latencyMs, processingMs: processingMs, nowNs: end)
+            state.record(latencyMs: latencyMs, queueMs: Double(t0 &- min(frame.timestampNs, t0)) / 1e6, times: times,
+                         trackMs: Double(t2 - t1) / 1e6)
+        }
 
         samplePower(state, nowNs: end)
         updateCameraRate(state, nowNs: end)

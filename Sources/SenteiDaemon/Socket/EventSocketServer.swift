@@ -245,6 +245,9 @@ public final class EventSocketServer: @unchecked Sendable {
                 return  // EAGAIN: no more pending; EMFILE and friends: retried on the next readiness.
             }
             guard clients.count < options.maxClients else {
+                // One best-effort line saying why, so a refused client is not left guessing.
+                let refusal = Array("{\"v\":\(Event.schemaVersion),\"type\":\"refused\",\"reason\":\"over_capacity\",\"max_clients\":\(options.maxClients)}\n".utf8)
+                _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
                 close(fd)
                 statistics.droppedClients[SocketStatistics.DropReason.overCapacity.rawValue, default: 0] += 1
                 continue

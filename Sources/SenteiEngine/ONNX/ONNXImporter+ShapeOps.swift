@@ -73,7 +73,7 @@ extension ONNXImporter {
                 return [im.constant(ConstantData(values: .float(data.floats)), shape: im.graph[x].shape, name: c.name)]
             }
             return [x]
-        case 6, 7 where isConstant:  // INT32, INT64 on constants: shape arithmetic
+        case 6 where isConstant, 7 where isConstant:  // INT32, INT64 on constants: shape arithmetic
             guard case .constant(let data) = im.graph[x].op else { return [x] }
             let ints: [Int64] = data.isInteger ? data.ints : data.floats.map { Int64($0.rounded(.towardZero)) }
             return [im.constant(ConstantData(values: .int(ints)), shape: im.graph[x].shape, name: c.name)]

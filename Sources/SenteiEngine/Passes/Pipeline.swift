@@ -12,6 +12,8 @@ package enum Pipeline {
         ("fuse-conv-activation", Passes.fuseConvActivation),
         // Residual Add after the activation into the same epilogue (YOLOX/YOLOv8 bottlenecks).
         ("fuse-residual-add", Passes.fuseResidualAdd),
+        // SPP's 9×9 and 13×13 stride-1 max pools as chains of 5×5 ones: 2·25 or 3·25 taps instead of 81 or 169.
+        ("decompose-max-pool", Passes.decomposeMaxPool),
     ]
 
     package static func optimize(_ graph: Graph) -> Graph {
@@ -126,6 +128,33 @@ package enum Passes {
             }
         }
         return graph
+    }
+
+    /// A stride-1, dilation-1 max pool of odd size k = 4n+1 with "same" padding equals n chained 5×5 ones: each output's
+    /// window (clipped to the image) is the union of the chained windows, and max is associative.
+    package static func decomposeMaxPool(_ graph: Graph) -> Graph {
+        var result = Graph()
+        var remap = [NodeID](repeating: NodeID(0), count: graph.nodes.count)
+        for (index, node) in graph.nodes.enumerated() {
+            var copy = node
+            copy.inputs = node.inputs.map { remap[$0.index] }
+            if case .maxPool(let pool) = node.op, pool.stride == (1, 1), pool.dilation == (1, 1), pool.kernel.h == pool.kernel.w,
+               pool.kernel.h > 5, (pool.kernel.h - 1) % 4 == 0,
+               pool.pads == (pool.kernel.h / 2, pool.kernel.h / 2, pool.kernel.h / 2, pool.kernel.h / 2) {
+                let small = Pool(kernel: (5, 5), stride: (1, 1), dilation: (1, 1), pads: (2, 2, 2, 2))
+                var current = copy.inputs[0]
+                for step in 0..<((pool.kernel.h - 1) / 4) {
+                    current = result.add(.maxPool(small), [current], shape: node.shape, name: step == 0 ? node.name + ":5x5" : node.name + ":5x5.\(step)")
+                }
+                result.nodes[current.index].name = node.name
+                remap[index] = current
+            } else {
+                remap[index] = result.add(copy.op, copy.inputs, shape: copy.shape, name: copy.name)
+            }
+        }
+        result.inputs = graph.inputs.map { remap[$0.index] }
+        result.outputs = graph.outputs.map { ($0.name, remap[$0.node.index]) }
+        return result
     }
 
     /// Keeps only nodes the outputs depend on (plus all graph inputs), renumbered in the same order.
