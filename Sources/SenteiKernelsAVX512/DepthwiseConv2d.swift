@@ -36,7 +36,8 @@ extension FloatKernels {
             let iy0 = oy &* strideH &- padTop
             if kh == 3 && kw == 3 && strideW == 2 && dilationH == 1 && dilationW == 1 {
                 depthwiseRow3x3s2(plane: plane, h: h, w: w, iy0: iy0, wc: wc, bias: b, dst: dst, wo: wo,
-                                  padLeft: padLeft, activation: activation)
+                                  padLeft: padLeft, activation: ActivationCode.none)
+                activateRow(dst, wo, activation)
                 continue
             }
             // Border columns: full bounds checks.
@@ -51,18 +52,20 @@ extension FloatKernels {
                         if ix >= 0 && ix < w { acc += wc[ky &* kw &+ kx] * plane[iy &* w &+ ix] }
                     }
                 }
-                dst[ox] = activateScalar(acc, activation)
+                dst[ox] = acc
             }
+            // Rows are accumulated raw; the activation runs once over the finished row, in vectors.
+            defer { activateRow(dst, wo, activation) }
             for ox in 0..<oxLo { edge(ox) }
             for ox in oxHi..<wo { edge(ox) }
             if oxLo >= oxHi { continue }
             if kh == 3 && kw == 3 && strideW == 1 && dilationH == 1 && dilationW == 1 {
                 depthwiseRow3x3s1(plane: plane, h: h, w: w, iy0: iy0, wc: wc, bias: b, dst: dst,
-                                  ox0: oxLo, ox1: oxHi, padLeft: padLeft, activation: activation)
+                                  ox0: oxLo, ox1: oxHi, padLeft: padLeft, activation: ActivationCode.none)
             } else {
                 depthwiseInterior(plane: plane, h: h, w: w, iy0: iy0, wc: wc, kh: kh, kw: kw, strideW: strideW,
                                   dilationH: dilationH, dilationW: dilationW, padLeft: padLeft, bias: b, dst: dst,
-                                  ox0: oxLo, ox1: oxHi, activation: activation)
+                                  ox0: oxLo, ox1: oxHi, activation: ActivationCode.none)
             }
         }
     }

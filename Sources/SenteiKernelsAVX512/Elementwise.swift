@@ -18,7 +18,10 @@
         dst.storeBytes(of: activate(v, activation), toByteOffset: i &* 4, as: FVec.self)
         i &+= vectorWidth
     }
-    while i < r.hi { y[i] = activateScalar(x[i], activation); i &+= 1 }
+    if i < r.hi {
+        if UnsafePointer(y) != x { (y + i).update(from: x + i, count: r.hi &- i) }
+        activateRow(y + i, r.hi &- i, activation)
+    }
 }
 
 enum BinaryCode { static let add = 0, sub = 1, mul = 2, div = 3 }

@@ -13,8 +13,8 @@ enum ActivationCode {
 /// Inputs are clamped so that 2^n stays a normal float: no inf or NaN comes out for any finite input
 /// (e^x saturates at about 2.4e38 above x≈88.4 and at about 1.2e-38 below x≈-87.3).
 @inline(__always) func vexp(_ input: FVec) -> FVec {
-    var x = input.replacing(with: 88.37, where: input .> 88.37)
-    x = x.replacing(with: -87.33, where: x .< -87.33)
+    // min/max rather than masked selects: those legalise into 128-bit pieces.
+    let x = pointwiseMax(pointwiseMin(input, FVec(repeating: 88.37)), FVec(repeating: -87.33))
     // Adding 1.5·2^23 rounds x·log2(e) to the nearest integer and leaves that integer in the low mantissa bits.
     let magic = FVec(repeating: 12_582_912.0)
     let shifted = vfma(x, FVec(repeating: 1.442_695_04), magic)
@@ -30,7 +30,8 @@ enum ActivationCode {
     let r2 = r * r
     let er = vfma(p, r2, r) + 1
     let bits = unsafeBitCast(shifted, to: IVec.self) &- IVec(repeating: 0x4B40_0000) &+ IVec(repeating: 127)
-    let scale = unsafeBitCast(bits &<< 23, to: FVec.self)
+    // A multiply, not `&<< 23`: Swift's masked SIMD shift is split into 128-bit pieces by the backend.
+    let scale = unsafeBitCast(bits &* IVec(repeating: 1 << 23), to: FVec.self)
     return er * scale
 }
 
@@ -49,6 +50,26 @@ enum ActivationCode {
     case ActivationCode.sigmoid: return vsigmoid(v)
     case ActivationCode.silu: return v * vsigmoid(v)
     default: return v
+    }
+}
+
+/// Applies the activation in place to count contiguous floats, all in vectors: the tail goes through one
+/// zero-padded vector, so no element pays for a whole vector exp of its own (as a per-element scalar form would).
+@inline(__always) func activateRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ activation: Int) {
+    if activation == ActivationCode.none || count <= 0 { return }
+    let raw = UnsafeMutableRawPointer(p)
+    var i = 0
+    while i &+ vectorWidth <= count {
+        let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: FVec.self)
+        raw.storeBytes(of: activate(v, activation), toByteOffset: i &* 4, as: FVec.self)
+        i &+= vectorWidth
+    }
+    let rest = count &- i
+    if rest > 0 {
+        var v = FVec()
+        for j in 0..<rest { v[j] = p[i &+ j] }
+        let a = activate(v, activation)
+        for j in 0..<rest { p[i &+ j] = a[j] }
     }
 }
 
