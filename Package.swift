@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "sentei",
             dependencies: [
-                "SenteiEngine", "SenteiVision", "SenteiDaemon", "SenteiPrune",
+                "SenteiEngine", "SenteiVision", "SenteiCapture", "SenteiDaemon", "SenteiPrune",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SenteiEngineTests", dependencies: ["SenteiEngine"]),

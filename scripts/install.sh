@@ -26,6 +26,12 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+# Without --replay, the camera-less default clip is the shared pedestrian sequence when this checkout has it.
+if [ -z "$replay" ]; then
+    for candidate in "${SENTEI_SHARED:+$SENTEI_SHARED/data/tud-campus/frames}" "$root/../shared/data/tud-campus/frames"; do
+        if [ -n "$candidate" ] && [ -d "$candidate" ]; then replay=$candidate; break; fi
+    done
+fi
 systemd_running() { [ -d /run/systemd/system ]; }
 
 if [ "$uninstall" = 1 ]; then
