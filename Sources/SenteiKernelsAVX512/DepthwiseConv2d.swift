@@ -34,6 +34,12 @@ extension FloatKernels {
             let dst = output + (c &* outputChannelStride &+ oy &* wo)
             let b: Float = bias?[c] ?? 0
             let iy0 = oy &* strideH &- padTop
+            if kh == 3 && kw == 3 && strideW == 1 && dilationH == 1 && dilationW == 1 && wo <= 4096 {
+                depthwiseRow3x3s1Padded(plane: plane, h: h, w: w, iy0: iy0, wc: wc, bias: b, dst: dst, wo: wo,
+                                        padLeft: padLeft)
+                activateRow(dst, wo, activation)
+                continue
+            }
             if kh == 3 && kw == 3 && strideW == 2 && dilationH == 1 && dilationW == 1 {
                 depthwiseRow3x3s2(plane: plane, h: h, w: w, iy0: iy0, wc: wc, bias: b, dst: dst, wo: wo,
                                   padLeft: padLeft, activation: ActivationCode.none)
@@ -227,5 +233,55 @@ extension FloatKernels {
             dst[ox] = activateScalar(a, activation)
             ox &+= 1
         }
+    }
+}
+
+/// One whole output row of a 3×3, stride-1, dilation-1 depthwise conv, fully in vectors: the three input rows are
+/// copied into zero-padded rows first, so edge columns and the tail need no scalar code (on 13- and 26-wide maps
+/// the scalar remainder was most of the row).
+@inline(__always) func depthwiseRow3x3s1Padded(
+    plane: UnsafePointer<Float>, h: Int, w: Int, iy0: Int, wc: UnsafePointer<Float>, bias: Float,
+    dst: UnsafeMutablePointer<Float>, wo: Int, padLeft: Int
+) {
+    let lanes = ceilDiv(wo, vectorWidth) &* vectorWidth
+    let padded = lanes &+ vectorWidth  // output ox reads padded[ox … ox+2]
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 &* padded &+ lanes) { scratch in
+        let rows = scratch.baseAddress!, out = rows + 3 &* padded
+        for ky in 0..<3 {
+            let row = rows + ky &* padded
+            let iy = iy0 &+ ky
+            if iy < 0 || iy >= h {
+                row.update(repeating: 0, count: padded)
+                continue
+            }
+            let src = plane + iy &* w
+            let lo = min(max(padLeft, 0), padded), hi = min(max(padLeft &+ w, lo), padded)
+            if lo > 0 { row.update(repeating: 0, count: lo) }
+            if hi > lo { (row + lo).update(from: src + (lo &- padLeft), count: hi &- lo) }
+            if padded > hi { (row + hi).update(repeating: 0, count: padded &- hi) }
+        }
+        let w0 = FVec(repeating: wc[0]), w1 = FVec(repeating: wc[1]), w2 = FVec(repeating: wc[2])
+        let w3 = FVec(repeating: wc[3]), w4 = FVec(repeating: wc[4]), w5 = FVec(repeating: wc[5])
+        let w6 = FVec(repeating: wc[6]), w7 = FVec(repeating: wc[7]), w8 = FVec(repeating: wc[8])
+        let r0 = UnsafeRawPointer(rows), r1 = UnsafeRawPointer(rows + padded), r2 = UnsafeRawPointer(rows + 2 &* padded)
+        let o = UnsafeMutableRawPointer(out)
+        let bv = FVec(repeating: bias)
+        var ox = 0
+        while ox < lanes {
+            let b = ox &* 4
+            var a = bv
+            a = vfma(w0, r0.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w1, r0.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            a = vfma(w2, r0.loadUnaligned(fromByteOffset: b &+ 8, as: FVec.self), a)
+            a = vfma(w3, r1.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w4, r1.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            a = vfma(w5, r1.loadUnaligned(fromByteOffset: b &+ 8, as: FVec.self), a)
+            a = vfma(w6, r2.loadUnaligned(fromByteOffset: b, as: FVec.self), a)
+            a = vfma(w7, r2.loadUnaligned(fromByteOffset: b &+ 4, as: FVec.self), a)
+            a = vfma(w8, r2.loadUnaligned(fromByteOffset: b &+ 8, as: FVec.self), a)
+            o.storeBytes(of: a, toByteOffset: b, as: FVec.self)
+            ox &+= vectorWidth
+        }
+        dst.update(from: out, count: wo)
     }
 }

@@ -35,6 +35,49 @@ enum ActivationCode {
     return er * scale
 }
 
+/// Three independent `vexp`s with their steps interleaved: one exp is a chain of ~10 dependent FMAs and a divide
+/// follows it, so a lone exp is latency-bound; three in flight keep both FMA pipes busy.
+@inline(__always) func vexp3(_ i0: FVec, _ i1: FVec, _ i2: FVec) -> (FVec, FVec, FVec) {
+    let hi = FVec(repeating: 88.37), lo = FVec(repeating: -87.33)
+    let x0 = pointwiseMax(pointwiseMin(i0, hi), lo), x1 = pointwiseMax(pointwiseMin(i1, hi), lo)
+    let x2 = pointwiseMax(pointwiseMin(i2, hi), lo)
+    let magic = FVec(repeating: 12_582_912.0), log2e = FVec(repeating: 1.442_695_04)
+    let s0 = vfma(x0, log2e, magic), s1 = vfma(x1, log2e, magic), s2 = vfma(x2, log2e, magic)
+    let n0 = s0 - magic, n1 = s1 - magic, n2 = s2 - magic
+    let c1 = FVec(repeating: -0.693_359_375), c2 = FVec(repeating: 2.121_944_4e-4)
+    var r0 = vfma(n0, c1, x0), r1 = vfma(n1, c1, x1), r2 = vfma(n2, c1, x2)
+    r0 = vfma(n0, c2, r0); r1 = vfma(n1, c2, r1); r2 = vfma(n2, c2, r2)
+    let k0 = FVec(repeating: 1.987_569_15e-4), k1 = FVec(repeating: 1.398_199_95e-3)
+    let k2 = FVec(repeating: 8.333_451_9e-3), k3 = FVec(repeating: 4.166_579_59e-2)
+    let k4 = FVec(repeating: 1.666_666_55e-1), k5 = FVec(repeating: 5.000_000_12e-1)
+    var p0 = vfma(k0, r0, k1), p1 = vfma(k0, r1, k1), p2 = vfma(k0, r2, k1)
+    p0 = vfma(p0, r0, k2); p1 = vfma(p1, r1, k2); p2 = vfma(p2, r2, k2)
+    p0 = vfma(p0, r0, k3); p1 = vfma(p1, r1, k3); p2 = vfma(p2, r2, k3)
+    p0 = vfma(p0, r0, k4); p1 = vfma(p1, r1, k4); p2 = vfma(p2, r2, k4)
+    p0 = vfma(p0, r0, k5); p1 = vfma(p1, r1, k5); p2 = vfma(p2, r2, k5)
+    let e0 = vfma(p0, r0 * r0, r0) + 1, e1 = vfma(p1, r1 * r1, r1) + 1, e2 = vfma(p2, r2 * r2, r2) + 1
+    let bias = IVec(repeating: 0x4B40_0000 - 127), shift = IVec(repeating: 1 << 23)
+    let b0 = (unsafeBitCast(s0, to: IVec.self) &- bias) &* shift
+    let b1 = (unsafeBitCast(s1, to: IVec.self) &- bias) &* shift
+    let b2 = (unsafeBitCast(s2, to: IVec.self) &- bias) &* shift
+    return (e0 * unsafeBitCast(b0, to: FVec.self), e1 * unsafeBitCast(b1, to: FVec.self),
+            e2 * unsafeBitCast(b2, to: FVec.self))
+}
+
+/// `activate` on three vectors at once (see `vexp3`).
+@inline(__always) func activate3(_ v0: FVec, _ v1: FVec, _ v2: FVec, _ activation: Int) -> (FVec, FVec, FVec) {
+    switch activation {
+    case ActivationCode.relu: return (vrelu(v0), vrelu(v1), vrelu(v2))
+    case ActivationCode.sigmoid, ActivationCode.silu:
+        let (e0, e1, e2) = vexp3(-v0, -v1, -v2)
+        let one = FVec(repeating: 1)
+        let g0 = one / (one + e0), g1 = one / (one + e1), g2 = one / (one + e2)
+        if activation == ActivationCode.sigmoid { return (g0, g1, g2) }
+        return (v0 * g0, v1 * g1, v2 * g2)
+    default: return (v0, v1, v2)
+    }
+}
+
 /// 1/(1+e^-x); exactly 1 for large x, tiny positive (never NaN) for very negative x.
 @inline(__always) func vsigmoid(_ x: FVec) -> FVec {
     FVec(repeating: 1) / (FVec(repeating: 1) + vexp(-x))
@@ -59,6 +102,16 @@ enum ActivationCode {
     if activation == ActivationCode.none || count <= 0 { return }
     let raw = UnsafeMutableRawPointer(p)
     var i = 0
+    while i &+ 3 &* vectorWidth <= count {
+        let b = i &* 4, step = vectorWidth &* 4
+        let (y0, y1, y2) = activate3(raw.loadUnaligned(fromByteOffset: b, as: FVec.self),
+                                     raw.loadUnaligned(fromByteOffset: b &+ step, as: FVec.self),
+                                     raw.loadUnaligned(fromByteOffset: b &+ 2 &* step, as: FVec.self), activation)
+        raw.storeBytes(of: y0, toByteOffset: b, as: FVec.self)
+        raw.storeBytes(of: y1, toByteOffset: b &+ step, as: FVec.self)
+        raw.storeBytes(of: y2, toByteOffset: b &+ 2 &* step, as: FVec.self)
+        i &+= 3 &* vectorWidth
+    }
     while i &+ vectorWidth <= count {
         let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: FVec.self)
         raw.storeBytes(of: activate(v, activation), toByteOffset: i &* 4, as: FVec.self)
@@ -106,9 +159,7 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
         x0 += bv; x1 += bv; x2 += bv
     }
     if epilogue.activation != ActivationCode.none {
-        x0 = activate(x0, epilogue.activation)
-        x1 = activate(x1, epilogue.activation)
-        x2 = activate(x2, epilogue.activation)
+        (x0, x1, x2) = activate3(x0, x1, x2, epilogue.activation)
     }
     let residualRow = epilogue.residual.map { $0 + row &* epilogue.ldr }
     let vw = vectorWidth

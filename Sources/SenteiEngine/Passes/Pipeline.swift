@@ -14,6 +14,8 @@ package enum Pipeline {
         ("fuse-residual-add", Passes.fuseResidualAdd),
         // SPP's 9×9 and 13×13 stride-1 max pools as chains of 5×5 ones: 2·25 or 3·25 taps instead of 81 or 169.
         ("decompose-max-pool", Passes.decomposeMaxPool),
+        // …whose shared prefixes are then computed once (SPP becomes SPPF: three 5×5 pools instead of six).
+        ("merge-duplicate-pools", Passes.mergeDuplicatePools),
     ]
 
     package static func optimize(_ graph: Graph) -> Graph {
@@ -155,6 +157,22 @@ package enum Passes {
         result.inputs = graph.inputs.map { remap[$0.index] }
         result.outputs = graph.outputs.map { ($0.name, remap[$0.node.index]) }
         return result
+    }
+
+    /// Max pools with the same input and the same window are one value: readers of later copies use the first.
+    package static func mergeDuplicatePools(_ graph: Graph) -> Graph {
+        var graph = graph
+        var seen: [String: NodeID] = [:]
+        for index in graph.nodes.indices {
+            guard case .maxPool(let p) = graph.nodes[index].op else { continue }
+            let key = "\(graph.nodes[index].inputs[0].index):\(p.kernel):\(p.stride):\(p.dilation):\(p.pads)"
+            if let first = seen[key] {
+                redirect(&graph, from: NodeID(index), to: first)
+            } else {
+                seen[key] = NodeID(index)
+            }
+        }
+        return graph
     }
 
     /// Keeps only nodes the outputs depend on (plus all graph inputs), renumbered in the same order.
