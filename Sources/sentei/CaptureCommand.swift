@@ -51,25 +51,57 @@ struct CaptureCommand: ParsableCommand {
         guard let negotiated = try camera.start() else { throw ValidationError("\(device): no format could be negotiated") }
         print("negotiated: \(negotiated)")
         let encoder = try JPEGEncoder()
-        var saved = 0
+        var saved = 0, rejected = 0
         while saved < frames, let frame = try camera.nextFrame() {
-            let jpeg = try Self.jpeg(frame, encoder: encoder)
+            guard let jpeg = try Self.jpeg(frame, encoder: encoder) else {
+                rejected += 1
+                FileHandle.standardError.write(Data("not saved: frame \(frame.sequence): MJPEG without SOI or EOI\n".utf8))
+                guard rejected <= 10 + frames else { throw ValidationError("\(device): \(rejected) incomplete MJPEG frames") }
+                continue
+            }
             let number = String(frame.sequence)
             let path = "\(out)/frame-\(String(repeating: "0", count: max(0, 6 - number.count)) + number).jpg"
             guard FileManager.default.createFile(atPath: path, contents: Data(jpeg)) else {
                 throw ValidationError("cannot write \(path)")
             }
-            print("saved \(path) (\(frame.format) \(frame.width)x\(frame.height), t=\(frame.timestampNs) ns, dropped \(frame.droppedSinceLast))")
+            print("saved \(path) (\(jpeg.count) of \(frame.bytes.count) bytes, \(frame.format) \(frame.width)x\(frame.height), t=\(frame.timestampNs) ns, dropped \(frame.droppedSinceLast))")
             saved += 1
         }
     }
 
-    /// MJPEG frames are saved as delivered; raw ones go through the vision room's converter at scale 1
-    /// (no letterbox padding) and are encoded with TurboJPEG.
-    static func jpeg(_ frame: Frame, encoder: JPEGEncoder) throws -> [UInt8] {
+    /// The length of the JPEG at the start of an MJPEG frame, up to and including its EOI marker, found by walking the
+    /// marker segments (entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a restart);
+    /// nil when there is no whole JPEG. What follows the EOI is not part of the image: cameras pad with zeros, and a
+    /// buffer handed out again (v4l2loopback's first one after STREAMON) reports its whole length, older bytes included.
+    static func jpegLength(_ b: [UInt8]) -> Int? {
+        guard b.count >= 4, b[0] == 0xFF, b[1] == 0xD8 else { return nil }
+        var i = 2
+        while i + 1 < b.count {
+            guard b[i] == 0xFF else { return nil }
+            let marker = b[i + 1]
+            switch marker {
+            case 0xFF: i += 1 // fill byte
+            case 0xD9: return i + 2
+            case 0x01, 0xD0...0xD7: i += 2 // markers without a length
+            default:
+                guard i + 3 < b.count else { return nil }
+                let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
+                guard length >= 2 else { return nil }
+                i += 2 + length
+                if marker == 0xDA {
+                    while i + 1 < b.count, !(b[i] == 0xFF && b[i + 1] != 0 && !(0xD0...0xD7).contains(b[i + 1])) { i += 1 }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// MJPEG frames are saved as delivered up to their EOI (nil when they are not whole JPEGs); raw ones go through the
+    /// vision room's converter at scale 1 (no letterbox padding) and are encoded with TurboJPEG.
+    static func jpeg(_ frame: Frame, encoder: JPEGEncoder) throws -> [UInt8]? {
         let visionFormat: SenteiVision.PixelFormat
         switch frame.format {
-        case .mjpeg: return frame.bytes
+        case .mjpeg: return jpegLength(frame.bytes).map { Array(frame.bytes[..<$0]) }
         case .yuyv: visionFormat = .yuyv
         case .nv12: visionFormat = .nv12
         case .yu12: visionFormat = .yu12
