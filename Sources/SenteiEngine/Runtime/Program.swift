@@ -26,8 +26,10 @@ final class Program: @unchecked Sendable {
         self.arena = .allocate(capacity: max(plan.arenaCount, 1))
         arena.initialize(repeating: 0, count: max(plan.arenaCount, 1))
         self.kernelName = kernels?.name ?? "reference"
+        // Only constants something reads at run time (a node input or a graph output) need a buffer.
+        let uses = graph.useCounts()
         for (index, node) in graph.nodes.enumerated() {
-            if case .constant(let data) = node.op, graph.nodes.contains(where: { $0.inputs.contains(NodeID(index)) }) || graph.outputs.contains(where: { $0.node.index == index }) {
+            if case .constant(let data) = node.op, uses[index] > 0 {
                 constantPointers[index] = copyOwned(data.floats)
             }
         }
