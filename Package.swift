@@ -47,10 +47,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SenteiEngineTests", dependencies: ["SenteiEngine"]),
+        // Training mode: gradient checks per op, optimiser, checkpoints, distillation on tiny graphs.
+        .testTarget(name: "SenteiTrainingTests", dependencies: ["SenteiEngine"]),
         .testTarget(name: "SenteiVisionTests", dependencies: ["SenteiVision"]),
         // Structured pruning: coupled channel groups, calibration, allocation, ONNX writer.
-        .target(name: "SenteiPrune", dependencies: ["SenteiEngine"]),
-        .testTarget(name: "SenteiPruneTests", dependencies: ["SenteiPrune"]),
+        .target(name: "SenteiPrune", dependencies: ["SenteiEngine", "SenteiVision"]),
+        .testTarget(name: "SenteiPruneTests", dependencies: ["SenteiPrune", "SenteiVision"]),
         // Capture: V4L2 + replay sources; knows nothing of models.
         .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2", providers: [.apt(["libv4l-dev"])]),
         .target(name: "SenteiCapture", dependencies: ["CV4L2"]),
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "SenteiDaemon",
             dependencies: [
-                "SenteiEngine", "SenteiVision", "SenteiCapture",
+                "SenteiEngine", "SenteiVision", "SenteiCapture", "SenteiPrune",
                 // Interfaces: TOML config, journald + sd_notify, logging, signals.
                 "CSystemd", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,7 +81,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "SenteiDaemonTests", dependencies: ["SenteiDaemon"]),
+        .testTarget(name: "SenteiDaemonTests", dependencies: ["SenteiDaemon", "SenteiPrune"]),
         .testTarget(
             name: "SenteiKernelsTests",
             dependencies: ["SenteiEngine", "SenteiKernelsAVX512", "SenteiKernelsAVX2", "SenteiKernelsBase"]),

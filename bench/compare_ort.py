@@ -4,6 +4,7 @@ count, all graph optimisations on, sequential execution) several rounds and prin
 the ratio ours/ORT (below 1.0 = Sentei faster). 2-thread timings on this VM are bimodal (vCPU placement), which is
 why rounds alternate and the best round of each is compared.
 Usage: compare_ort.py SENTEI_BINARY MODEL [--threads N] [--runs R] [--rounds K] [--shape images=1x3x320x320]
+                      [--int8 TABLE.json]
 """
 import argparse, json, os, subprocess, sys, time
 import numpy as np
@@ -40,12 +41,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shape", default=None, help="NAME=1x3xHxW input shape override")
+    ap.add_argument("--int8", default=None, help="quantization table: Sentei runs mixed int8 (ORT stays fp32)")
     args = ap.parse_args()
     shape = [int(v) for v in args.shape.split("=")[1].split("x")] if args.shape else None
     ours, theirs = [], []
     for _ in range(args.rounds):
         cmd = [args.sentei, "bench", "--model", args.model, "--threads", str(args.threads), "--runs", str(args.runs),
-               "--warmup", str(args.warmup), "--json"] + (["--shape", args.shape] if args.shape else [])
+               "--warmup", str(args.warmup), "--json"] + (["--shape", args.shape] if args.shape else []) \
+            + (["--int8", args.int8] if args.int8 else [])
         ours.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
         theirs.append(ort_bench(args.model, args.threads, args.runs, args.warmup, shape))
     best = lambda rows, key: min(r[key] for r in rows)

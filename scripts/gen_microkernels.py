@@ -6,7 +6,10 @@ each module's ISA.swift, so one generated file serves every ISA. Run from the pa
 """
 import pathlib
 
-SHAPES = [(8, 3), (4, 3)]  # (rows, vectors): AVX-512 uses 8x3, AVX2 and the baseline 4x3 (see ISA.swift)
+# (rows, vectors): AVX-512 uses 8x3, AVX2 and the baseline 4x3 (see ISA.swift). The 2- and 1-vector kernels
+# finish a row whose width is not a multiple of the full tile (80 = 48 + 32, 208 = 4·48 + 16) without computing
+# a whole shifted tile of mostly discarded columns.
+SHAPES = [(8, 3), (8, 2), (8, 1), (4, 3), (4, 2), (4, 1)]
 
 
 def kernel(rows, vecs, indirect=False):
@@ -17,7 +20,7 @@ def kernel(rows, vecs, indirect=False):
         w(f"/// {vecs} vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).")
     else:
         w(f"/// {vecs} vectors of B per row (row k at b + k·ldb).")
-    w("/// Other rows/columns are computed but not stored.")
+    w("/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.")
     w("@inline(__always)")
     w(f"func micro{rows}x{vecs}{'Indirect' if indirect else ''}(")
     if indirect:
@@ -48,9 +51,21 @@ def kernel(rows, vecs, indirect=False):
     if not indirect:
         w("        pb += rowBytes")
     w("    }")
+    # Full tiles store bias-added rows straight from registers and activate them in place (L1-hot) in one
+    # out-of-line call; everything else goes through a stack copy of the tile. Keeping the epilogue out of line
+    # keeps this function small enough to be inlined, and no vector is ever passed through the call ABI.
+    w(f"    if colFrom == 0 && colTo == {vecs} &* vectorWidth && epilogue.residual == nil {{")
+    w("        let bias = epilogue.bias")
     for r in range(rows):
         args = ", ".join(f"c{r}_{j}" for j in range(vecs))
-        w(f"    if {r} < rows {{ storeRow3(c + {r} &* ldc, row: {r}, {args}, from: colFrom, to: colTo, epilogue: epilogue) }}")
+        w(f"        if {r} < rows {{ storeBiasedRow{vecs}(c + {r} &* ldc, {args}, bias: bias?[{r}] ?? 0) }}")
+    w(f"        if epilogue.activation != ActivationCode.none {{ activateTile{vecs}(c, ldc: ldc, rows: rows, activation: epilogue.activation) }}")
+    w("    } else {")
+    w("        let tile = (" + ", ".join(f"c{r}_{j}" for r in range(rows) for j in range(vecs)) + ")")
+    w("        withUnsafeBytes(of: tile) {")
+    w(f"            finishEdgeTile($0.baseAddress!, vectors: {vecs}, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)")
+    w("        }")
+    w("    }")
     w("}")
     return "\n".join(out)
 

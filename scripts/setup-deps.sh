@@ -19,5 +19,9 @@ fi
 # Reference checks (engine parity, detections, mAP) run ONNX Runtime and pycocotools.
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "numpy>=1.26" "onnx==1.23.*" "onnxruntime==1.32.*" "pillow>=10" "pycocotools>=2.0.8"
+# Training gradients are checked against PyTorch; the +cpu build avoids gigabytes of CUDA wheels.
+# matplotlib draws bench/adapt's level plot.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+  "torch==2.13.0+cpu" "matplotlib>=3.8"
 command -v swift >/dev/null || { echo "setup-deps: swift is not on PATH (install the Swift 6 toolchain)" >&2; exit 1; }
 echo "setup-deps: ok"

@@ -36,6 +36,7 @@ step "build (release, with tests)" swift build -c release --build-tests -Xswiftc
 step "swift tests" swift test -c release --skip-build
 step "engine parity vs ONNX Runtime" python3 scripts/reference/engine_parity.py "$bin" "$SENTEI_SHARED"
 step "vision reference check (ORT + numpy, pycocotools)" env SENTEI="$bin" SWIFT_CONFIGURATION=release SWIFT_SKIP_BUILD=1 scripts/reference/vision_check.sh .build
+step "training gradients vs PyTorch" python3 scripts/reference/train_parity.py "$bin"
 step "shipped config validates" "$bin" config check --no-model config/sentei.toml
 step "systemd unit verifies" verify_unit
 step "systemd exposure score <= 1.0" systemd-analyze security --offline=yes --threshold=10 systemd/sentei.service
@@ -44,6 +45,7 @@ step "per-ISA modules share no weak symbols" scripts/check_isa_symbols.sh
 step "ISA dispatch under qemu (AVX2, baseline)" env SKIP_BUILD=1 scripts/test-isa-qemu.sh .build
 if [ -z "${SENTEI_QUICK:-}" ]; then
   step "ONNX reader fuzz smoke (60 s)" scripts/fuzz-onnx.sh 60
+  step "config parser fuzz smoke (60 s)" scripts/fuzz-config.sh 60
   step "capture in a VM (vivid, v4l2loopback)" Tests/vm/run capture
 fi
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSenteiKernels.h"
 #include <errno.h>
+#include <malloc.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -72,4 +73,10 @@ int sk_allowed_cpu(int index) {
         if (CPU_ISSET(cpu, &sk_initial_mask) && index-- == 0) return cpu;
     }
     return -1;
+}
+
+void sk_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

@@ -24,6 +24,8 @@ public struct EngineError: Error, CustomStringConvertible, Sendable {
         public static let io = Code("io")
         /// Inputs given at run time do not match the model.
         public static let invalidInput = Code("invalid_input")
+        /// A quantization table that does not fit the model (unknown layer, missing or invalid activation range).
+        public static let invalidQuantization = Code("invalid_quantization")
     }
 
     public let code: Code

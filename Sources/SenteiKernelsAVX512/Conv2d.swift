@@ -72,17 +72,20 @@ extension FloatKernels {
             }
             for s in ts.s0..<ts.s1 {
                 let oy = s / stripsPerRow, j = s % stripsPerRow
-                // The last strip of a row is shifted left to end at wo: always full, overlap not stored twice.
-                let ox0 = min(j &* nr, wo &- nr)
+                // The last strip of a row uses the narrowest kernel that covers it, shifted left to end at wo:
+                // always whole vectors, overlap not stored twice.
+                let vectors = min(microVectors, ceilDiv(wo &- j &* nr, vectorWidth))
+                let ox0 = min(j &* nr, wo &- vectors &* vectorWidth)
                 stageStrip(input, channelStride: inputChannelStride, cin: cin, h: h, w: w, kh: kh, strideH: strideH,
                            strideW: strideW, padTop: padTop, dilationH: dilationH, oy: oy,
                            ix0: ox0 &* strideW &- padLeft, phaseLen: phaseLen, stage: stage)
                 let n0 = oy &* wo &+ ox0
                 for p in ts.p0..<ts.p1 {
                     let row0 = p &* mr
-                    microTileIndirect(k: k, a: packedWeights + row0 &* k, b: stage, rowOffsets: offsets,
-                                      c: output + (row0 &* outputChannelStride &+ n0), ldc: outputChannelStride,
-                                      rows: min(mr, cout &- row0), colFrom: j &* nr &- ox0, colTo: nr,
+                    microTileIndirect(vectors: vectors, k: k, a: packedWeights + row0 &* k, b: stage,
+                                      rowOffsets: offsets, c: output + (row0 &* outputChannelStride &+ n0),
+                                      ldc: outputChannelStride, rows: min(mr, cout &- row0), colFrom: j &* nr &- ox0,
+                                      colTo: vectors &* vectorWidth,
                                       epilogue: offsetEpilogue(epilogue, row: row0, col: n0))
                 }
             }
@@ -99,7 +102,7 @@ extension FloatKernels {
             im2colStrip(input, geometry, n0: n0, cols: cols, panel: scratch, nr: nr)
             for p in t.p0..<t.p1 {
                 let row0 = p &* mr
-                microTile(k: k, a: packedWeights + row0 &* k, b: scratch, ldb: nr,
+                microTile(vectors: ceilDiv(cols, vectorWidth), k: k, a: packedWeights + row0 &* k, b: scratch, ldb: nr,
                           c: output + (row0 &* outputChannelStride &+ n0), ldc: outputChannelStride,
                           rows: min(mr, cout &- row0), colFrom: 0, colTo: cols,
                           epilogue: offsetEpilogue(epilogue, row: row0, col: n0))

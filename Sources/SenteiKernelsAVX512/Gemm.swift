@@ -55,21 +55,24 @@ public enum FloatKernels {
             }
             for p in t.p0..<t.p1 {
                 let row0 = p &* mr
-                microTile(k: k, a: packedA + row0 &* k, b: panel, ldb: nr, c: c + row0 &* ldc, ldc: ldc,
+                microTile(vectors: ceilDiv(n, vectorWidth), k: k, a: packedA + row0 &* k, b: panel, ldb: nr,
+                          c: c + row0 &* ldc, ldc: ldc,
                           rows: min(mr, m &- row0), colFrom: 0, colTo: n, epilogue: offsetEpilogue(epilogue, row: row0, col: 0))
             }
             return
         }
         for s in t.s0..<t.s1 {
-            // The last strip is shifted left to end at N, so B is always read in full tiles; the columns it
-            // shares with the previous strip are recomputed but not stored again.
-            let start = min(s &* nr, n &- nr)
+            // A last strip narrower than a tile uses the narrowest kernel that covers it, shifted left to end at
+            // N, so B is always read in whole vectors inside the matrix; the columns it shares with the previous
+            // strip are recomputed but not stored again.
+            let vectors = min(microVectors, ceilDiv(n &- s &* nr, vectorWidth))
+            let start = min(s &* nr, n &- vectors &* vectorWidth)
             let from = s &* nr &- start
             for p in t.p0..<t.p1 {
                 let row0 = p &* mr
-                microTile(k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb, c: c + (row0 &* ldc &+ start),
-                          ldc: ldc, rows: min(mr, m &- row0), colFrom: from, colTo: nr,
-                          epilogue: offsetEpilogue(epilogue, row: row0, col: start))
+                microTile(vectors: vectors, k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb,
+                          c: c + (row0 &* ldc &+ start), ldc: ldc, rows: min(mr, m &- row0), colFrom: from,
+                          colTo: vectors &* vectorWidth, epilogue: offsetEpilogue(epilogue, row: row0, col: start))
             }
         }
     }

@@ -1,6 +1,8 @@
 // The only file that differs between the per-ISA kernel modules: vector type, width, FMA form and microkernel shape.
 // Every other file in Sources/SenteiKernelsAVX512 is symlinked into SenteiKernelsAVX2 and SenteiKernelsBase.
 
+import CSenteiKernels
+
 /// One SIMD register of floats (zmm under -march=x86-64-v4).
 typealias FVec = SIMD16<Float>
 /// The same width as 32-bit integers, for exponent bit tricks.
@@ -11,17 +13,39 @@ let isaName = "avx512"
 /// Fused multiply-add a*b+c. With an ISA flag, `addingProduct` lowers to one vfmadd231ps.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { c.addingProduct(a, b) }
 
+/// σ(x) = 1/(1+e^−x) without a divide (CSenteiKernels/sk_vecmath.h): the SiLU epilogues' cost.
+@inline(__always) func vsigmoid(_ x: FVec) -> FVec { sk_sigmoid_v(x) }
+
+/// Lane-wise max, one vmaxps (Swift's pointwiseMax is scalarised lane by lane).
+@inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { sk_max_v(a, b) }
+
 /// Microkernel tile: 8 rows × 3 vectors (8×48) — 24 accumulators in 32 zmm, and MR=8 divides the usual Cout.
 let microRows = 8
 let microVectors = 3
+/// A tile of `vectors` (1…3) vectors per row; narrower tiles finish rows whose width is not a multiple of the full one.
 @inline(__always) func microTile(
-    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
-) { micro8x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue) }
-@inline(__always) func microTileIndirect(
-    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    vectors: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    micro8x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
-                  colTo: colTo, epilogue: epilogue)
+    switch vectors {
+    case 1: micro8x1(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    case 2: micro8x2(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    default: micro8x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    }
+}
+@inline(__always) func microTileIndirect(
+    vectors: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    switch vectors {
+    case 1:
+        micro8x1Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    case 2:
+        micro8x2Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    default:
+        micro8x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    }
 }

@@ -3,7 +3,7 @@
 
 /// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
 /// 3 vectors of B per row (row k at b + k·ldb).
-/// Other rows/columns are computed but not stored.
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
 @inline(__always)
 func micro8x3(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
@@ -36,19 +36,28 @@ func micro8x3(
         pa += 8
         pb += rowBytes
     }
-    if 0 < rows { storeRow3(c + 0 &* ldc, row: 0, c0_0, c0_1, c0_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 1 < rows { storeRow3(c + 1 &* ldc, row: 1, c1_0, c1_1, c1_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 2 < rows { storeRow3(c + 2 &* ldc, row: 2, c2_0, c2_1, c2_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 3 < rows { storeRow3(c + 3 &* ldc, row: 3, c3_0, c3_1, c3_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 4 < rows { storeRow3(c + 4 &* ldc, row: 4, c4_0, c4_1, c4_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 5 < rows { storeRow3(c + 5 &* ldc, row: 5, c5_0, c5_1, c5_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 6 < rows { storeRow3(c + 6 &* ldc, row: 6, c6_0, c6_1, c6_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 7 < rows { storeRow3(c + 7 &* ldc, row: 7, c7_0, c7_1, c7_2, from: colFrom, to: colTo, epilogue: epilogue) }
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow3(c + 4 &* ldc, c4_0, c4_1, c4_2, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow3(c + 5 &* ldc, c5_0, c5_1, c5_2, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
 }
 
 /// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
 /// 3 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
-/// Other rows/columns are computed but not stored.
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
 @inline(__always)
 func micro8x3Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
@@ -80,19 +89,236 @@ func micro8x3Indirect(
         do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0); c7_1 = vfma(a7, b1, c7_1); c7_2 = vfma(a7, b2, c7_2) }
         pa += 8
     }
-    if 0 < rows { storeRow3(c + 0 &* ldc, row: 0, c0_0, c0_1, c0_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 1 < rows { storeRow3(c + 1 &* ldc, row: 1, c1_0, c1_1, c1_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 2 < rows { storeRow3(c + 2 &* ldc, row: 2, c2_0, c2_1, c2_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 3 < rows { storeRow3(c + 3 &* ldc, row: 3, c3_0, c3_1, c3_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 4 < rows { storeRow3(c + 4 &* ldc, row: 4, c4_0, c4_1, c4_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 5 < rows { storeRow3(c + 5 &* ldc, row: 5, c5_0, c5_1, c5_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 6 < rows { storeRow3(c + 6 &* ldc, row: 6, c6_0, c6_1, c6_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 7 < rows { storeRow3(c + 7 &* ldc, row: 7, c7_0, c7_1, c7_2, from: colFrom, to: colTo, epilogue: epilogue) }
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow3(c + 4 &* ldc, c4_0, c4_1, c4_2, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow3(c + 5 &* ldc, c5_0, c5_1, c5_2, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
+/// 2 vectors of B per row (row k at b + k·ldb).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro8x2(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec(); var c0_1 = FVec()
+    var c1_0 = FVec(); var c1_1 = FVec()
+    var c2_0 = FVec(); var c2_1 = FVec()
+    var c3_0 = FVec(); var c3_1 = FVec()
+    var c4_0 = FVec(); var c4_1 = FVec()
+    var c5_0 = FVec(); var c5_1 = FVec()
+    var c6_0 = FVec(); var c6_1 = FVec()
+    var c7_0 = FVec(); var c7_1 = FVec()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let rowBytes = ldb &* 4
+    let vecBytes = vectorWidth &* 4
+    for _ in 0..<k {
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 1 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0); c0_1 = vfma(a0, b1, c0_1) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0); c1_1 = vfma(a1, b1, c1_1) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0); c2_1 = vfma(a2, b1, c2_1) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1) }
+        do { let a4 = FVec(repeating: pa[4]); c4_0 = vfma(a4, b0, c4_0); c4_1 = vfma(a4, b1, c4_1) }
+        do { let a5 = FVec(repeating: pa[5]); c5_0 = vfma(a5, b0, c5_0); c5_1 = vfma(a5, b1, c5_1) }
+        do { let a6 = FVec(repeating: pa[6]); c6_0 = vfma(a6, b0, c6_0); c6_1 = vfma(a6, b1, c6_1) }
+        do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0); c7_1 = vfma(a7, b1, c7_1) }
+        pa += 8
+        pb += rowBytes
+    }
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow2(c + 4 &* ldc, c4_0, c4_1, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow2(c + 5 &* ldc, c5_0, c5_1, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
+/// 2 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro8x2Indirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec(); var c0_1 = FVec()
+    var c1_0 = FVec(); var c1_1 = FVec()
+    var c2_0 = FVec(); var c2_1 = FVec()
+    var c3_0 = FVec(); var c3_1 = FVec()
+    var c4_0 = FVec(); var c4_1 = FVec()
+    var c5_0 = FVec(); var c5_1 = FVec()
+    var c6_0 = FVec(); var c6_1 = FVec()
+    var c7_0 = FVec(); var c7_1 = FVec()
+    var pa = a
+    let base = UnsafeRawPointer(b)
+    let vecBytes = vectorWidth &* 4
+    for kk in 0..<k {
+        let pb = base + Int(rowOffsets[kk]) &* 4
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 1 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0); c0_1 = vfma(a0, b1, c0_1) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0); c1_1 = vfma(a1, b1, c1_1) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0); c2_1 = vfma(a2, b1, c2_1) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1) }
+        do { let a4 = FVec(repeating: pa[4]); c4_0 = vfma(a4, b0, c4_0); c4_1 = vfma(a4, b1, c4_1) }
+        do { let a5 = FVec(repeating: pa[5]); c5_0 = vfma(a5, b0, c5_0); c5_1 = vfma(a5, b1, c5_1) }
+        do { let a6 = FVec(repeating: pa[6]); c6_0 = vfma(a6, b0, c6_0); c6_1 = vfma(a6, b1, c6_1) }
+        do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0); c7_1 = vfma(a7, b1, c7_1) }
+        pa += 8
+    }
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow2(c + 4 &* ldc, c4_0, c4_1, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow2(c + 5 &* ldc, c5_0, c5_1, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
+/// 1 vectors of B per row (row k at b + k·ldb).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro8x1(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec()
+    var c1_0 = FVec()
+    var c2_0 = FVec()
+    var c3_0 = FVec()
+    var c4_0 = FVec()
+    var c5_0 = FVec()
+    var c6_0 = FVec()
+    var c7_0 = FVec()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let rowBytes = ldb &* 4
+    let vecBytes = vectorWidth &* 4
+    for _ in 0..<k {
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0) }
+        do { let a4 = FVec(repeating: pa[4]); c4_0 = vfma(a4, b0, c4_0) }
+        do { let a5 = FVec(repeating: pa[5]); c5_0 = vfma(a5, b0, c5_0) }
+        do { let a6 = FVec(repeating: pa[6]); c6_0 = vfma(a6, b0, c6_0) }
+        do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0) }
+        pa += 8
+        pb += rowBytes
+    }
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow1(c + 4 &* ldc, c4_0, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow1(c + 5 &* ldc, c5_0, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 8-row A panel (packed: 8 floats per k) and
+/// 1 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro8x1Indirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec()
+    var c1_0 = FVec()
+    var c2_0 = FVec()
+    var c3_0 = FVec()
+    var c4_0 = FVec()
+    var c5_0 = FVec()
+    var c6_0 = FVec()
+    var c7_0 = FVec()
+    var pa = a
+    let base = UnsafeRawPointer(b)
+    let vecBytes = vectorWidth &* 4
+    for kk in 0..<k {
+        let pb = base + Int(rowOffsets[kk]) &* 4
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0) }
+        do { let a4 = FVec(repeating: pa[4]); c4_0 = vfma(a4, b0, c4_0) }
+        do { let a5 = FVec(repeating: pa[5]); c5_0 = vfma(a5, b0, c5_0) }
+        do { let a6 = FVec(repeating: pa[6]); c6_0 = vfma(a6, b0, c6_0) }
+        do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0) }
+        pa += 8
+    }
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if 4 < rows { storeBiasedRow1(c + 4 &* ldc, c4_0, bias: bias?[4] ?? 0) }
+        if 5 < rows { storeBiasedRow1(c + 5 &* ldc, c5_0, bias: bias?[5] ?? 0) }
+        if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
+        if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
 }
 
 /// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
 /// 3 vectors of B per row (row k at b + k·ldb).
-/// Other rows/columns are computed but not stored.
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
 @inline(__always)
 func micro4x3(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
@@ -117,15 +343,24 @@ func micro4x3(
         pa += 4
         pb += rowBytes
     }
-    if 0 < rows { storeRow3(c + 0 &* ldc, row: 0, c0_0, c0_1, c0_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 1 < rows { storeRow3(c + 1 &* ldc, row: 1, c1_0, c1_1, c1_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 2 < rows { storeRow3(c + 2 &* ldc, row: 2, c2_0, c2_1, c2_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 3 < rows { storeRow3(c + 3 &* ldc, row: 3, c3_0, c3_1, c3_2, from: colFrom, to: colTo, epilogue: epilogue) }
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
 }
 
 /// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
 /// 3 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
-/// Other rows/columns are computed but not stored.
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
 @inline(__always)
 func micro4x3Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
@@ -149,8 +384,177 @@ func micro4x3Indirect(
         do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1); c3_2 = vfma(a3, b2, c3_2) }
         pa += 4
     }
-    if 0 < rows { storeRow3(c + 0 &* ldc, row: 0, c0_0, c0_1, c0_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 1 < rows { storeRow3(c + 1 &* ldc, row: 1, c1_0, c1_1, c1_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 2 < rows { storeRow3(c + 2 &* ldc, row: 2, c2_0, c2_1, c2_2, from: colFrom, to: colTo, epilogue: epilogue) }
-    if 3 < rows { storeRow3(c + 3 &* ldc, row: 3, c3_0, c3_1, c3_2, from: colFrom, to: colTo, epilogue: epilogue) }
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
+/// 2 vectors of B per row (row k at b + k·ldb).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro4x2(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec(); var c0_1 = FVec()
+    var c1_0 = FVec(); var c1_1 = FVec()
+    var c2_0 = FVec(); var c2_1 = FVec()
+    var c3_0 = FVec(); var c3_1 = FVec()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let rowBytes = ldb &* 4
+    let vecBytes = vectorWidth &* 4
+    for _ in 0..<k {
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 1 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0); c0_1 = vfma(a0, b1, c0_1) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0); c1_1 = vfma(a1, b1, c1_1) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0); c2_1 = vfma(a2, b1, c2_1) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1) }
+        pa += 4
+        pb += rowBytes
+    }
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
+/// 2 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro4x2Indirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec(); var c0_1 = FVec()
+    var c1_0 = FVec(); var c1_1 = FVec()
+    var c2_0 = FVec(); var c2_1 = FVec()
+    var c3_0 = FVec(); var c3_1 = FVec()
+    var pa = a
+    let base = UnsafeRawPointer(b)
+    let vecBytes = vectorWidth &* 4
+    for kk in 0..<k {
+        let pb = base + Int(rowOffsets[kk]) &* 4
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 1 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0); c0_1 = vfma(a0, b1, c0_1) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0); c1_1 = vfma(a1, b1, c1_1) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0); c2_1 = vfma(a2, b1, c2_1) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1) }
+        pa += 4
+    }
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
+/// 1 vectors of B per row (row k at b + k·ldb).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro4x1(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec()
+    var c1_0 = FVec()
+    var c2_0 = FVec()
+    var c3_0 = FVec()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let rowBytes = ldb &* 4
+    let vecBytes = vectorWidth &* 4
+    for _ in 0..<k {
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0) }
+        pa += 4
+        pb += rowBytes
+    }
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c1_0, c2_0, c3_0)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
+}
+
+/// C[0..<rows, colFrom..<colTo] = epilogue(A·B) for a 4-row A panel (packed: 4 floats per k) and
+/// 1 vectors of B per row, row k at b + rowOffsets[k] (a gather-free convolution over staged input).
+/// Other rows/columns are computed but not stored; the epilogue (bias, activation, residual) is in VectorMath.swift.
+@inline(__always)
+func micro4x1Indirect(
+    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    var c0_0 = FVec()
+    var c1_0 = FVec()
+    var c2_0 = FVec()
+    var c3_0 = FVec()
+    var pa = a
+    let base = UnsafeRawPointer(b)
+    let vecBytes = vectorWidth &* 4
+    for kk in 0..<k {
+        let pb = base + Int(rowOffsets[kk]) &* 4
+        let b0 = pb.loadUnaligned(fromByteOffset: 0 &* vecBytes, as: FVec.self)
+        do { let a0 = FVec(repeating: pa[0]); c0_0 = vfma(a0, b0, c0_0) }
+        do { let a1 = FVec(repeating: pa[1]); c1_0 = vfma(a1, b0, c1_0) }
+        do { let a2 = FVec(repeating: pa[2]); c2_0 = vfma(a2, b0, c2_0) }
+        do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0) }
+        pa += 4
+    }
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+        let bias = epilogue.bias
+        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
+        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
+        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
+        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+    } else {
+        let tile = (c0_0, c1_0, c2_0, c3_0)
+        withUnsafeBytes(of: tile) {
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import CSenteiKernels
+
 // Vector exp/sigmoid and the GEMM epilogue. Concrete, @inline(__always) code only: a non-inlined generic
 // specialization here would be a weak symbol that the linker may share with another ISA module (engine-notes §2).
 
@@ -35,52 +37,14 @@ enum ActivationCode {
     return er * scale
 }
 
-/// Three independent `vexp`s with their steps interleaved: one exp is a chain of ~10 dependent FMAs and a divide
-/// follows it, so a lone exp is latency-bound; three in flight keep both FMA pipes busy.
-@inline(__always) func vexp3(_ i0: FVec, _ i1: FVec, _ i2: FVec) -> (FVec, FVec, FVec) {
-    let hi = FVec(repeating: 88.37), lo = FVec(repeating: -87.33)
-    let x0 = pointwiseMax(pointwiseMin(i0, hi), lo), x1 = pointwiseMax(pointwiseMin(i1, hi), lo)
-    let x2 = pointwiseMax(pointwiseMin(i2, hi), lo)
-    let magic = FVec(repeating: 12_582_912.0), log2e = FVec(repeating: 1.442_695_04)
-    let s0 = vfma(x0, log2e, magic), s1 = vfma(x1, log2e, magic), s2 = vfma(x2, log2e, magic)
-    let n0 = s0 - magic, n1 = s1 - magic, n2 = s2 - magic
-    let c1 = FVec(repeating: -0.693_359_375), c2 = FVec(repeating: 2.121_944_4e-4)
-    var r0 = vfma(n0, c1, x0), r1 = vfma(n1, c1, x1), r2 = vfma(n2, c1, x2)
-    r0 = vfma(n0, c2, r0); r1 = vfma(n1, c2, r1); r2 = vfma(n2, c2, r2)
-    let k0 = FVec(repeating: 1.987_569_15e-4), k1 = FVec(repeating: 1.398_199_95e-3)
-    let k2 = FVec(repeating: 8.333_451_9e-3), k3 = FVec(repeating: 4.166_579_59e-2)
-    let k4 = FVec(repeating: 1.666_666_55e-1), k5 = FVec(repeating: 5.000_000_12e-1)
-    var p0 = vfma(k0, r0, k1), p1 = vfma(k0, r1, k1), p2 = vfma(k0, r2, k1)
-    p0 = vfma(p0, r0, k2); p1 = vfma(p1, r1, k2); p2 = vfma(p2, r2, k2)
-    p0 = vfma(p0, r0, k3); p1 = vfma(p1, r1, k3); p2 = vfma(p2, r2, k3)
-    p0 = vfma(p0, r0, k4); p1 = vfma(p1, r1, k4); p2 = vfma(p2, r2, k4)
-    p0 = vfma(p0, r0, k5); p1 = vfma(p1, r1, k5); p2 = vfma(p2, r2, k5)
-    let e0 = vfma(p0, r0 * r0, r0) + 1, e1 = vfma(p1, r1 * r1, r1) + 1, e2 = vfma(p2, r2 * r2, r2) + 1
-    let bias = IVec(repeating: 0x4B40_0000 - 127), shift = IVec(repeating: 1 << 23)
-    let b0 = (unsafeBitCast(s0, to: IVec.self) &- bias) &* shift
-    let b1 = (unsafeBitCast(s1, to: IVec.self) &- bias) &* shift
-    let b2 = (unsafeBitCast(s2, to: IVec.self) &- bias) &* shift
-    return (e0 * unsafeBitCast(b0, to: FVec.self), e1 * unsafeBitCast(b1, to: FVec.self),
-            e2 * unsafeBitCast(b2, to: FVec.self))
-}
-
-/// `activate` on three vectors at once (see `vexp3`).
+/// `activate` on three vectors at once: after inlining, the three sigmoids are independent chains the CPU overlaps.
 @inline(__always) func activate3(_ v0: FVec, _ v1: FVec, _ v2: FVec, _ activation: Int) -> (FVec, FVec, FVec) {
     switch activation {
     case ActivationCode.relu: return (vrelu(v0), vrelu(v1), vrelu(v2))
-    case ActivationCode.sigmoid, ActivationCode.silu:
-        let (e0, e1, e2) = vexp3(-v0, -v1, -v2)
-        let one = FVec(repeating: 1)
-        let g0 = one / (one + e0), g1 = one / (one + e1), g2 = one / (one + e2)
-        if activation == ActivationCode.sigmoid { return (g0, g1, g2) }
-        return (v0 * g0, v1 * g1, v2 * g2)
+    case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1), vsigmoid(v2))
+    case ActivationCode.silu: return (v0 * vsigmoid(v0), v1 * vsigmoid(v1), v2 * vsigmoid(v2))
     default: return (v0, v1, v2)
     }
-}
-
-/// 1/(1+e^-x); exactly 1 for large x, tiny positive (never NaN) for very negative x.
-@inline(__always) func vsigmoid(_ x: FVec) -> FVec {
-    FVec(repeating: 1) / (FVec(repeating: 1) + vexp(-x))
 }
 
 @inline(__always) func vrelu(_ x: FVec) -> FVec {
@@ -119,10 +83,11 @@ enum ActivationCode {
     }
     let rest = count &- i
     if rest > 0 {
+        // The tail through one zero-padded vector on the stack, copied with masked vector moves.
         var v = FVec()
-        for j in 0..<rest { v[j] = p[i &+ j] }
+        withUnsafeMutableBytes(of: &v) { sk_pad_row(p + i, rest, $0.baseAddress!.assumingMemoryBound(to: Float.self), 0, vectorWidth) }
         let a = activate(v, activation)
-        for j in 0..<rest { p[i &+ j] = a[j] }
+        withUnsafeBytes(of: a) { sk_pad_row($0.baseAddress!.assumingMemoryBound(to: Float.self), rest, p + i, 0, rest) }
     }
 }
 
@@ -147,51 +112,101 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
      activation: e.activation)
 }
 
-/// Finishes one microkernel row of three vectors: bias, activation, residual, then stores tile columns
-/// from..<to (c and the residual point at tile column 0).
-@inline(__always) func storeRow3(
-    _ c: UnsafeMutablePointer<Float>, row: Int, _ v0: FVec, _ v1: FVec, _ v2: FVec, from: Int, to: Int,
-    epilogue: Epilogue
-) {
-    var x0 = v0, x1 = v1, x2 = v2
-    if let bias = epilogue.bias {
-        let bv = FVec(repeating: bias[row])
-        x0 += bv; x1 += bv; x2 += bv
-    }
-    if epilogue.activation != ActivationCode.none {
-        (x0, x1, x2) = activate3(x0, x1, x2, epilogue.activation)
-    }
-    let residualRow = epilogue.residual.map { $0 + row &* epilogue.ldr }
-    let vw = vectorWidth
-    if from == 0 && to == 3 &* vw {
-        let out = UnsafeMutableRawPointer(c)
-        let vb = vw &* 4
-        if let res = residualRow {
-            let rr = UnsafeRawPointer(res)
-            x0 += rr.loadUnaligned(fromByteOffset: 0, as: FVec.self)
-            x1 += rr.loadUnaligned(fromByteOffset: vb, as: FVec.self)
-            x2 += rr.loadUnaligned(fromByteOffset: 2 &* vb, as: FVec.self)
-        }
-        out.storeBytes(of: x0, toByteOffset: 0, as: FVec.self)
-        out.storeBytes(of: x1, toByteOffset: vb, as: FVec.self)
-        out.storeBytes(of: x2, toByteOffset: 2 &* vb, as: FVec.self)
-        return
-    }
-    // Edge tile: lane by lane, never touching memory outside from..<to.
-    storeLanes(c, x0, base: 0, from: from, to: to, residual: residualRow)
-    storeLanes(c, x1, base: vw, from: from, to: to, residual: residualRow)
-    storeLanes(c, x2, base: 2 &* vw, from: from, to: to, residual: residualRow)
+/// Stores one full microkernel row (one to three vectors) plus its bias: the register-to-memory half of a full
+/// tile's epilogue. Inlined into the microkernels, so the vectors never cross a call.
+@inline(__always) func storeBiasedRow3(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec, _ v2: FVec, bias: Float) {
+    let out = UnsafeMutableRawPointer(c), vb = vectorWidth &* 4
+    let b = FVec(repeating: bias)
+    out.storeBytes(of: v0 + b, toByteOffset: 0, as: FVec.self)
+    out.storeBytes(of: v1 + b, toByteOffset: vb, as: FVec.self)
+    out.storeBytes(of: v2 + b, toByteOffset: 2 &* vb, as: FVec.self)
 }
 
-/// Stores the lanes of v that fall in tile columns from..<to; v holds columns base..<base+vectorWidth.
-@inline(__always) func storeLanes(
-    _ c: UnsafeMutablePointer<Float>, _ v: FVec, base: Int, from: Int, to: Int, residual: UnsafePointer<Float>?
+@inline(__always) func storeBiasedRow2(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec, bias: Float) {
+    let out = UnsafeMutableRawPointer(c), vb = vectorWidth &* 4
+    let b = FVec(repeating: bias)
+    out.storeBytes(of: v0 + b, toByteOffset: 0, as: FVec.self)
+    out.storeBytes(of: v1 + b, toByteOffset: vb, as: FVec.self)
+}
+
+@inline(__always) func storeBiasedRow1(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, bias: Float) {
+    UnsafeMutableRawPointer(c).storeBytes(of: v0 + FVec(repeating: bias), toByteOffset: 0, as: FVec.self)
+}
+
+/// Activates a full microkernel tile in place (rows × three vectors, row stride ldc) while it is still in L1.
+/// Out of line on purpose: one call per tile, and it keeps the microkernels small enough to be inlined.
+@inline(never) func activateTile3(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, activation: Int) {
+    let vb = vectorWidth &* 4
+    for r in 0..<rows {
+        let p = UnsafeMutableRawPointer(c + r &* ldc)
+        let (y0, y1, y2) = activate3(p.loadUnaligned(fromByteOffset: 0, as: FVec.self),
+                                     p.loadUnaligned(fromByteOffset: vb, as: FVec.self),
+                                     p.loadUnaligned(fromByteOffset: 2 &* vb, as: FVec.self), activation)
+        p.storeBytes(of: y0, toByteOffset: 0, as: FVec.self)
+        p.storeBytes(of: y1, toByteOffset: vb, as: FVec.self)
+        p.storeBytes(of: y2, toByteOffset: 2 &* vb, as: FVec.self)
+    }
+}
+
+/// `activateTile3` for tiles one or two vectors wide: every vector of the tile is independent work.
+@inline(never) func activateTile2(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, activation: Int) {
+    activateTileVectors(c, ldc: ldc, rows: rows, vectors: 2, activation: activation)
+}
+
+@inline(never) func activateTile1(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, activation: Int) {
+    activateTileVectors(c, ldc: ldc, rows: rows, vectors: 1, activation: activation)
+}
+
+@inline(__always) func activateTileVectors(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, vectors: Int, activation: Int) {
+    let vb = vectorWidth &* 4
+    // Three vectors of the tile at a time, taken in row-major order across rows.
+    let total = rows &* vectors
+    var i = 0
+    while i < total {
+        let n = min(3, total &- i)
+        @inline(__always) func address(_ j: Int) -> UnsafeMutableRawPointer {
+            UnsafeMutableRawPointer(c + (j / vectors) &* ldc) + (j % vectors) &* vb
+        }
+        let p0 = address(i), p1 = address(n > 1 ? i &+ 1 : i), p2 = address(n > 2 ? i &+ 2 : i)
+        let (y0, y1, y2) = activate3(p0.loadUnaligned(as: FVec.self), p1.loadUnaligned(as: FVec.self),
+                                     p2.loadUnaligned(as: FVec.self), activation)
+        // Duplicated addresses (n < 3) get the same value stored twice.
+        p2.storeBytes(of: y2, as: FVec.self)
+        p1.storeBytes(of: y1, as: FVec.self)
+        p0.storeBytes(of: y0, as: FVec.self)
+        i &+= n
+    }
+}
+
+/// The whole epilogue of a tile that is partial (columns from..<to only) or has a residual: `tile` holds the
+/// raw accumulators, rows of `vectors` vectors. Each row is finished in registers, then only columns from..<to are
+/// written, residual added lane by lane, so memory outside them (another part's columns, or past the end of a
+/// narrow matrix) is never touched; the residual is read before C is written, so it may alias C.
+@inline(never) func finishEdgeTile(
+    _ tile: UnsafeRawPointer, vectors: Int, c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, from: Int, to: Int,
+    epilogue: Epilogue
 ) {
-    let lo = max(from, base), hi = min(to, base &+ vectorWidth)
-    if lo >= hi { return }
-    for col in lo..<hi {
-        var y = v[col &- base]
-        if let res = residual { y += res[col] }
-        c[col] = y
+    let vb = vectorWidth &* 4
+    for r in 0..<rows {
+        let src = tile + r &* vectors &* vb
+        var x0 = src.loadUnaligned(fromByteOffset: 0, as: FVec.self)
+        var x1 = vectors > 1 ? src.loadUnaligned(fromByteOffset: vb, as: FVec.self) : FVec()
+        var x2 = vectors > 2 ? src.loadUnaligned(fromByteOffset: 2 &* vb, as: FVec.self) : FVec()
+        if let bias = epilogue.bias {
+            let b = FVec(repeating: bias[r])
+            x0 += b; x1 += b; x2 += b
+        }
+        (x0, x1, x2) = activate3(x0, x1, x2, epilogue.activation)
+        let row = c + r &* ldc
+        let finished = (x0, x1, x2)
+        withUnsafeBytes(of: finished) { raw in
+            let values = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            if let residual = epilogue.residual {
+                let res = residual + r &* epilogue.ldr
+                for col in from..<to { row[col] = values[col] + res[col] }
+            } else {
+                for col in from..<to { row[col] = values[col] }
+            }
+        }
     }
 }

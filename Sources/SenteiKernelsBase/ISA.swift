@@ -11,17 +11,40 @@ let isaName = "base"
 /// a*b+c as two instructions: without an ISA flag `addingProduct` becomes one libm `fmaf` call per lane.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { a * b + c }
 
+/// σ(x) = 1/(1+e^−x); exactly 1 for large x, tiny positive (never NaN) for very negative x. SSE2 has no
+/// fast reciprocal worth a Newton step here, so the baseline keeps the divide.
+@inline(__always) func vsigmoid(_ x: FVec) -> FVec { FVec(repeating: 1) / (FVec(repeating: 1) + vexp(-x)) }
+
+/// Lane-wise max as compare + select (Swift's pointwiseMax is scalarised lane by lane).
+@inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { a.replacing(with: b, where: b .> a) }
+
 /// Microkernel tile: 4 rows × 3 vectors (4×12) — 12 accumulators + 3 B + 1 broadcast = all 16 xmm.
 let microRows = 4
 let microVectors = 3
+/// A tile of `vectors` (1…3) vectors per row; narrower tiles finish rows whose width is not a multiple of the full one.
 @inline(__always) func microTile(
-    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
-) { micro4x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue) }
-@inline(__always) func microTileIndirect(
-    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    vectors: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    micro4x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
-                  colTo: colTo, epilogue: epilogue)
+    switch vectors {
+    case 1: micro4x1(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    case 2: micro4x2(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    default: micro4x3(k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows, colFrom: colFrom, colTo: colTo, epilogue: epilogue)
+    }
+}
+@inline(__always) func microTileIndirect(
+    vectors: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
+) {
+    switch vectors {
+    case 1:
+        micro4x1Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    case 2:
+        micro4x2Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    default:
+        micro4x3Indirect(k: k, a: a, b: b, rowOffsets: rowOffsets, c: c, ldc: ldc, rows: rows, colFrom: colFrom,
+                      colTo: colTo, epilogue: epilogue)
+    }
 }

@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
         let report: [(String, String)] = [
             ("model", "\"\((options.model as NSString).lastPathComponent)\""),
             ("threads", "\(model.threads)"),
-            ("kernels", "\"\(model.kernelName)\""),
+            ("kernels", "\"\(model.kernelName)\(model.int8Summary.map { " + " + $0 } ?? "")\""),
             ("runs", "\(runs)"),
             ("min_ms", String(format: "%.3f", times[0])),
             ("p50_ms", String(format: "%.3f", percentile(0.5))),

@@ -1,12 +1,16 @@
 import ArgumentParser
 import Foundation
 import SenteiEngine
+import SenteiPrune
 import SenteiVision
 
 /// Model + thresholds shared by `detect` and `eval`.
 struct DetectorOptions: ParsableArguments {
-    @Option(name: .long, help: "A model manifest (Models/yolox_nano.json) or an ONNX file whose manifest is in ./Models.")
+    @Option(name: .long, help: "A model manifest (Models/yolox_nano.json), an ONNX file whose manifest is in ./Models, or a ladder directory.")
     var model: String
+
+    @Option(name: .long, help: "With a ladder directory: the level to run (default: its most accurate Pareto level).")
+    var level: String?
 
     @Option(name: .long, help: "The ONNX file, when not next to the manifest or in $SENTEI_SHARED/models or ../shared/models.")
     var onnx: String?
@@ -22,6 +26,9 @@ struct DetectorOptions: ParsableArguments {
 
     @Option(name: .long, help: "At most this many detections per image.")
     var maxDet: Int = 300
+
+    @Option(name: .long, help: "Run in mixed int8/fp32 with this quantization table (from `sentei quantize`).")
+    var int8: String?
 
     func manifestAndModelPath() throws -> (ModelManifest, String) {
         let fm = FileManager.default
@@ -49,13 +56,15 @@ struct DetectorOptions: ParsableArguments {
 
     func makeDetector(defaultThreshold: Float, threshold: Float?, defaultNMS: Float) throws -> Detector {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        let (manifest, path) = try manifestAndModelPath()
+        let selection = try ModelResolution.ladderSelection(model: model, level: level)
+        let (manifest, path) = try selection.map { (try $0.detectorManifest(), $0.modelPath) } ?? manifestAndModelPath()
         let filter = try classes.map {
             try DetectionOptions.classIndices($0.split(separator: ",").map(String.init), labels: manifest.classNames)
         }
         let options = DetectionOptions(scoreThreshold: threshold ?? defaultThreshold, iouThreshold: nms ?? defaultNMS,
                                        classFilter: filter, maxDetections: maxDet)
-        let model = try Model(path: path, options: .init(threads: threads))
+        let quantization = try selection?.quantizationTable(override: int8) ?? int8.map { try QuantizationTable.load(path: $0) }
+        let model = try Model(path: path, options: .init(threads: threads, quantization: quantization))
         return try Detector(manifest: manifest, model: model, options: options)
     }
 }

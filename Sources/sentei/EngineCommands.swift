@@ -4,8 +4,11 @@ import SenteiEngine
 
 /// Options every engine command shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Path to an ONNX model.")
+    @Option(name: .long, help: "An ONNX or compact (.sntm) model, or a ladder directory from `sentei prune`.")
     var model: String
+
+    @Option(name: .long, help: "With a ladder directory: the level to load (default: its most accurate Pareto level).")
+    var level: String?
 
     @Option(name: .long, help: "Threads (parts per kernel); default: one per core.")
     var threads: Int?
@@ -15,6 +18,9 @@ struct ModelOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Use the scalar reference kernels (slow; for checking).")
     var reference = false
+
+    @Option(name: .long, help: "Run in mixed int8/fp32 with this quantization table (from `sentei quantize`).")
+    var int8: String?
 
     func load() throws -> Model {
         var shapes: [String: [Int]] = [:]
@@ -28,7 +34,9 @@ struct ModelOptions: ParsableArguments {
             shapes[String(parts[0])] = dims
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        return try Model(path: model, options: .init(threads: threads, inputShapes: shapes, useReferenceKernels: reference))
+        let quantization = try int8.map { try QuantizationTable.load(path: $0) }
+        return try ModelResolution.load(model: model, level: level, options: .init(
+            threads: threads, inputShapes: shapes, useReferenceKernels: reference, quantization: quantization)).model
     }
 }
 

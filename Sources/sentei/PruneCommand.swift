@@ -4,11 +4,12 @@ import SenteiEngine
 import SenteiPrune
 import SenteiVision
 
-/// `sentei prune`: structured channel pruning of a model under MACs targets, written as ordinary .onnx files.
+/// `sentei prune`: builds a ladder (input size × channel-pruning cut × precision, measured and reduced to its Pareto
+/// front) into a directory; with `--macs-cut` it instead writes plain pruned .onnx files (ablations, ONNX Runtime).
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
-        abstract: "Remove coupled channels to cut MACs (sensitivity-aware, with least-squares refit); writes .onnx variants.")
+        abstract: "Build a ladder of pruned/resized/int8 variants with its Pareto front (or, with --macs-cut, pruned .onnx files).")
 
     @Option(name: .long, help: "The ONNX model to prune.")
     var model: String
@@ -19,13 +20,40 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .long, help: "Directory of calibration JPEGs (sorted; the first --calib-count are used).")
     var calib: String?
 
-    @Option(name: .long, help: "Calibration images used.")
+    @Option(name: .long, help: "Images used from --calib (ladder: the last --holdout of them only score agreement).")
     var calibCount = 64
 
-    @Option(name: .long, help: "MAC cut fraction(s), comma-separated, e.g. 0.1,0.25,0.5.")
+    @Option(name: .long, help: "Ladder: of the --calib-count images, this many (the last ones) are held out of calibration to score agreement; default a quarter.")
+    var holdout: Int?
+
+    @Option(name: .long, help: "Ladder: MACs cuts in percent, comma-separated.")
+    var levels = "0,10,25,40,50"
+
+    @Option(name: .long, help: "Ladder: square input sizes, comma-separated (multiples of 32).")
+    var sizes = "416,352,320,256"
+
+    @Flag(name: .long, help: "Ladder: also build a mixed int8/fp32 twin of every rung (calibrated on the same frames).")
+    var int8 = false
+
+    @Option(name: .long, help: "Ladder: prune the head down to these classes (e.g. person,car).")
+    var classes: String?
+
+    @Option(name: .long, help: "Ladder: timed forward passes per rung and thread count (p50 goes into the manifest).")
+    var runs = 15
+
+    @Option(name: .long, help: "Ladder: untimed warm-up passes per rung and thread count.")
+    var warmup = 3
+
+    @Option(name: .long, help: "Ladder: the thread count (1 or 2) whose latency decides the Pareto front.")
+    var paretoThreads = 1
+
+    @Option(name: .long, help: "Ladder: the latency statistic that decides the Pareto front: p50, or min (steadier on a shared machine).")
+    var paretoLatency = "p50"
+
+    @Option(name: .long, help: "Instead of a ladder: MAC cut fraction(s), comma-separated, e.g. 0.1,0.25,0.5, each written as <model>_cutNN.onnx.")
     var macsCut: String?
 
-    @Option(name: .long, help: "Output directory (one <model>_cutNN.onnx per cut, plus prune-report.json).")
+    @Option(name: .long, help: "Output directory: the ladder (compact models + manifest.json), or with --macs-cut the .onnx files and prune-report.json.")
     var out: String?
 
     @Option(name: .long, help: "Channel importance: activation or l1.")
@@ -66,7 +94,8 @@ struct PruneCommand: ParsableCommand {
             print("\(channelGroups.groups.count) groups, \(channelGroups.prunable.count) prunable")
             return
         }
-        guard let macsCut, let calib, let out else { throw ValidationError("--macs-cut, --calib and --out are required (except with --groups)") }
+        guard let calib, let out else { throw ValidationError("--calib and --out are required (except with --groups)") }
+        guard let macsCut else { return try buildLadder(calib: calib, out: out) }
         let cuts = try macsCut.split(separator: ",").map { text -> Double in
             guard let v = Double(text.trimmingCharacters(in: .whitespaces)), v >= 0, v < 1 else {
                 throw ValidationError("--macs-cut '\(text)' must be a fraction in [0, 1)")
@@ -146,4 +175,108 @@ struct PruneCommand: ParsableCommand {
     }
 
     func log(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+}
+
+extension PruneCommand {
+    /// The pruning settings shared by both modes.
+    func pruneOptions(cut: Double) throws -> PruneOptions {
+        guard let kind = ImportanceKind(rawValue: importance) else {
+            throw ValidationError("--importance must be one of \(ImportanceKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard calibCount >= 1, sensitivityFrames >= 1, roundTo >= 1, maxGroupCut > 0, maxGroupCut < 1 else {
+            throw ValidationError("--calib-count, --sensitivity-frames and --round-to must be ≥ 1, --max-group-cut in (0, 1)")
+        }
+        var options = PruneOptions(macsCut: cut)
+        options.importance = kind
+        options.reconstruct = !noReconstruct
+        options.studentRefitFrames = max(0, studentRefitFrames)
+        options.sensitivityAware = !uniform
+        options.roundTo = roundTo
+        options.maxGroupCut = maxGroupCut
+        options.sensitivityFrames = sensitivityFrames
+        options.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return options
+    }
+
+    static func integers(_ text: String, option: String) throws -> [Int] {
+        try text.split(separator: ",").map { part in
+            guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("\(option) '\(part)' is not a whole number")
+            }
+            return value
+        }
+    }
+
+    func buildLadder(calib: String, out: String) throws {
+        let percents = try Self.integers(levels, option: "--levels")
+        guard percents.allSatisfy({ (0..<100).contains($0) }) else { throw ValidationError("--levels are MACs cuts in percent, 0…99") }
+        var options = LadderOptions(sizes: try Self.integers(sizes, option: "--sizes"), cuts: percents.map { Double($0) / 100 })
+        options.int8 = int8
+        options.classes = classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        options.runs = runs
+        options.warmup = warmup
+        options.paretoThreads = paretoThreads
+        guard let statistic = LadderManifest.LatencyStatistic(rawValue: paretoLatency) else {
+            throw ValidationError("--pareto-latency must be p50 or min")
+        }
+        options.paretoStatistic = statistic
+        options.prune = try pruneOptions(cut: 0)
+        guard (1...2).contains(paretoThreads) else { throw ValidationError("--pareto-threads must be 1 or 2") }
+
+        let manifestValue = try ModelManifest.load(path: try manifest ?? findManifest())
+        let paths = Array(jpegPaths([calib]).prefix(calibCount))
+        let held = holdout ?? max(1, paths.count / 4)
+        guard held >= 1, paths.count > held else {
+            throw ValidationError("--calib \(calib) has \(paths.count) JPEGs; need more than --holdout \(held) (some calibrate, the rest score agreement)")
+        }
+        let frames = try paths.map { path -> (name: String, jpeg: [UInt8]) in
+            guard let data = FileManager.default.contents(atPath: path) else { throw PruneError(.io, "\(path): cannot read") }
+            return ((path as NSString).lastPathComponent, [UInt8](data))
+        }
+        let builder = try LadderBuilder(modelPath: model, manifest: manifestValue, calibration: Array(frames.dropLast(held)),
+                                        heldOut: Array(frames.suffix(held)), options: options)
+        builder.calibrationLabel = calib
+        let bar = ProgressBar()
+        builder.progress = { bar.update($0) }
+        let started = Date()
+        let ladder = try builder.build(into: out)
+        log(String(format: "built %d rungs in %.0f s into %@; Pareto front (most accurate first):", ladder.levels.count,
+                   Date().timeIntervalSince(started), out))
+        for level in ladder.paretoLevels {
+            log(String(format: "  %@  agreement %.3f  p50 %.1f ms (1 thread)  %.1f ms (2 threads)  %.3f GMACs", level.name,
+                       level.agreement, level.latencyMs.threads1, level.latencyMs.threads2, Double(level.macs) / 1e9))
+        }
+    }
+}
+
+/// A one-line progress bar on stderr.
+final class ProgressBar: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lastFilled = -1
+
+    func update(_ progress: LadderProgress) {
+        lock.lock()
+        defer { lock.unlock() }
+        let width = 30
+        let filled = progress.total > 0 ? width * progress.done / progress.total : 0
+        // The sensitivity phase has hundreds of steps: redraw only when the bar grows.
+        if progress.stage == .sensitivity, filled == lastFilled, progress.done != progress.total { return }
+        lastFilled = progress.stage == .sensitivity ? filled : -1
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        var line: String
+        switch progress.stage {
+        case .sensitivity:
+            line = "sensitivity [\(bar)] \(progress.done)/\(progress.total)"
+        case .rung:
+            line = "rungs       [\(bar)] \(progress.done)/\(progress.total)"
+            if let level = progress.level {
+                line += String(format: "  %@ agreement %.3f p50 %.1f/%.1f ms", level.name, level.agreement,
+                               level.latencyMs.threads1, level.latencyMs.threads2)
+                if let minimum = progress.minimumMs { line += String(format: " (min %.1f/%.1f)", minimum.0, minimum.1) }
+            }
+        }
+        // Rungs get a line each (a record of what was measured); the sensitivity phase redraws one line.
+        let end = progress.stage == .rung || progress.done == progress.total ? "\n" : ""
+        FileHandle.standardError.write(Data(("\r" + line + end).utf8))
+    }
 }

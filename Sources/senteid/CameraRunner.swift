@@ -20,7 +20,7 @@ final class CameraRunner: @unchecked Sendable {
     /// Builds the source (V4L2 or replay), the ladder (the model compiled at each input size) and the pipeline.
     /// Capture events become camera_lost / camera_found events on `sink`.
     static func make(settings: CameraSettings, config: SenteiConfig, manifest: ModelManifest, sink: any EventSink,
-                     logger: Logger) throws -> CameraRunner {
+                     snapshots: SnapshotWriter?, logger: Logger) throws -> CameraRunner {
         let stopSignal = StopSignal()
         let camera = settings.name
         let announced = AnnouncedState()
@@ -67,30 +67,55 @@ final class CameraRunner: @unchecked Sendable {
             sink.emit(.cameraFound(CameraEvent(camera: camera, source: path, reason: "replay")))
         }
 
-        let modelPath = SenteiConfig.modelPath(manifestPath: config.model.manifest, manifest: manifest)
-        let ladder = try Ladder.inputSizes(modelPath: modelPath, manifest: manifest, sizes: config.model.inputSizes,
+        let ladder: Ladder
+        if let directory = config.model.ladder {
+            ladder = try Ladder.directory(directory, threads: config.model.threads)
+        } else {
+            let modelPath = SenteiConfig.modelPath(manifestPath: config.model.manifest, manifest: manifest)
+            ladder = try Ladder.inputSizes(modelPath: modelPath, manifest: manifest, sizes: config.model.inputSizes,
                                            threads: config.model.threads)
+        }
         var pipelineConfig = PipelineConfig(camera: camera)
         pipelineConfig.statsIntervalS = config.daemon.statsIntervalS
         pipelineConfig.detection = detectionOptions(config.detection, labels: manifest.classNames)
-        var controller = ControllerConfig(budgets: Budgets(
-            latencyMs: config.budgets.latencyMs, latencyPercentile: config.budgets.latencyPercentile,
-            latencyWindowS: config.budgets.latencyWindowS, powerW: config.budgets.powerW,
-            powerWindowS: config.budgets.powerWindowS, minLevel: config.budgets.minLevel,
-            maxLevel: config.budgets.maxLevel.map { min($0, ladder.count - 1) }, fps: config.budgets.fps))
-        controller.stepUpAfterS = config.budgets.stepUpAfterS
-        pipelineConfig.controller = controller
-        if config.calibration.enabled {
-            pipelineConfig.calibration = CalibrationConfig(
-                directory: config.calibrationDirectory + "/" + camera, everyS: config.calibration.intervalS,
-                maxFiles: config.calibration.count, maxBytes: config.calibration.maxBytes)
-        }
+        pipelineConfig.controller = controllerConfig(config.budgets, levels: ladder.count)
+        pipelineConfig.calibration = calibrationConfig(config, camera: camera)
         let powerMeter = PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore).probe(logger: logger)
         var pipelineLogger = logger
         pipelineLogger[metadataKey: "sentei.camera"] = "\(camera)"
         let pipeline = try CameraPipeline(config: pipelineConfig, source: source, stopSignal: stopSignal, ladder: ladder,
-                                          sink: sink, powerMeter: powerMeter, logger: pipelineLogger)
+                                          sink: sink, powerMeter: powerMeter, snapshots: snapshots,
+                                          logger: pipelineLogger)
         return CameraRunner(settings: settings, pipeline: pipeline)
+    }
+
+    /// The `[budgets]` table as the controller takes it; `max_level` beyond the ladder means its last level.
+    static func controllerConfig(_ budgets: BudgetSettings, levels: Int) -> ControllerConfig {
+        var controller = ControllerConfig(budgets: Budgets(
+            latencyMs: budgets.latencyMs, latencyPercentile: budgets.latencyPercentile,
+            latencyWindowS: budgets.latencyWindowS, powerW: budgets.powerW, powerWindowS: budgets.powerWindowS,
+            minLevel: budgets.minLevel, maxLevel: budgets.maxLevel.map { min($0, levels - 1) }, fps: budgets.fps))
+        controller.stepUpAfterS = budgets.stepUpAfterS
+        return controller
+    }
+
+    static func calibrationConfig(_ config: SenteiConfig, camera: String) -> CalibrationConfig? {
+        guard config.calibration.enabled else { return nil }
+        return CalibrationConfig(directory: config.calibrationDirectory + "/" + camera,
+                                 everyS: config.calibration.intervalS, maxFiles: config.calibration.count,
+                                 maxBytes: config.calibration.maxBytes)
+    }
+
+    /// Applies a reloaded config to the running pipeline (budgets, level bounds, detection, stats interval,
+    /// calibration; a new power meter when the estimate figure changed). The camera keeps capturing.
+    func applyLive(_ config: SenteiConfig, labels: [String], newMeter: Bool, logger: Logger) throws {
+        let powerMeter = newMeter
+            ? PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore).probe(logger: logger) : nil
+        try pipeline.reconfigure(PipelineUpdate(
+            controller: Self.controllerConfig(config.budgets, levels: pipeline.ladder.count),
+            detection: Self.detectionOptions(config.detection, labels: labels),
+            statsIntervalS: config.daemon.statsIntervalS,
+            calibration: Self.calibrationConfig(config, camera: settings.name), powerMeter: powerMeter))
     }
 
     /// Class names become the detector's class indices; the config was checked against the same labels.

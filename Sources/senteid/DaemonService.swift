@@ -16,6 +16,7 @@ final class DaemonService: Service, @unchecked Sendable {
     private let progress = ProgressMonitor()
     private let status: DaemonStatus
     private let sink: SwitchableSink
+    private let snapshots: SnapshotWriter
     private let lock = NSLock()
 
     // Guarded by `lock`.
@@ -28,7 +29,7 @@ final class DaemonService: Service, @unchecked Sendable {
     init(configPath: String, initial: (config: SenteiConfig, manifest: ModelManifest), writer: JournalWriter,
          notifier: SystemdNotifier, heartbeats: Heartbeats, logger: Logger) throws {
         self.reloader = ConfigReloader(path: configPath, initial: initial.config, labels: { model in
-            (try? ModelManifest.load(path: model.manifest))?.classNames
+            Self.detectorManifest(model)?.classNames
         })
         self.manifest = initial.manifest
         self.writer = writer
@@ -41,6 +42,19 @@ final class DaemonService: Service, @unchecked Sendable {
             for stage in progress.stages(prefix: camera + "/") { stage.setIdle(lost) }
         })
         self.sink = SwitchableSink()
+        self.snapshots = SnapshotWriter(sink: sink, logger: logger)
+    }
+
+    /// The detector manifest of `[model]`: the ladder directory's when one is set, else `model.manifest`.
+    static func detectorManifest(_ model: ModelSettings) -> ModelManifest? {
+        if let ladder = model.ladder { return try? Ladder.detectorManifest(directory: ladder) }
+        return try? ModelManifest.load(path: model.manifest)
+    }
+
+    /// `[outputs.snapshots]` as the writer takes it; nil when off.
+    static func snapshotConfig(_ config: SenteiConfig) -> SnapshotConfig? {
+        guard config.outputs.snapshots.enabled else { return nil }
+        return SnapshotConfig(directory: config.snapshotDirectory, maxBytes: config.outputs.snapshots.maxBytes)
     }
 
     func run() async throws {
@@ -48,6 +62,8 @@ final class DaemonService: Service, @unchecked Sendable {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let config = reloader.current
         try startOutputs(config.outputs)
+        snapshots.configure(Self.snapshotConfig(config))
+        snapshots.start()
         notifier.notify(.status("loading model, starting \(config.cameras.count) camera(s)"))
         for camera in config.cameras { startCamera(camera, config: config) }
 
@@ -110,7 +126,7 @@ final class DaemonService: Service, @unchecked Sendable {
         let manifest = lock.withLock { self.manifest }
         do {
             let runner = try CameraRunner.make(settings: settings, config: config, manifest: manifest, sink: sink,
-                                               logger: logger)
+                                               snapshots: snapshots, logger: logger)
             lock.withLock { cameras[settings.name] = runner }
             if lock.withLock({ ready }) { registerProgress(settings.name) }
             runner.start { [weak self] runner, error in self?.cameraEnded(runner, error: error) }
@@ -239,17 +255,30 @@ final class DaemonService: Service, @unchecked Sendable {
                 }
             }
         }
-        if changes.modelChanged, let manifest = try? ModelManifest.load(path: new.model.manifest) {
+        if changes.outputsChanged || changes.daemonChanged { snapshots.configure(Self.snapshotConfig(new)) }
+        if changes.modelChanged, let manifest = Self.detectorManifest(new.model) {
             lock.withLock { self.manifest = manifest }
         }
-        // Which cameras must be rebuilt. CameraPipeline takes its PipelineConfig at init and has no way to change
-        // budgets or detection settings while running, so those changes rebuild the pipeline too (the capture is
-        // reopened); outputs-only changes never touch a camera.
-        let rebuildAll = changes.modelChanged || changes.daemonChanged || changes.budgetsChanged
-            || changes.detectionChanged || changes.calibrationChanged
+        // Only what the capture or the compiled ladder depends on reopens a camera: a different model (every camera)
+        // or a camera's own source, size, format or rate (that camera). Budgets, level bounds, detection, the stats
+        // interval and calibration go to the running pipelines between two frames.
         var toRestart = Set(changes.restartedCameras)
-        if rebuildAll { toRestart.formUnion(new.cameras.map(\.name)) }
+        if changes.modelChanged { toRestart.formUnion(new.cameras.map(\.name)) }
         for name in changes.removedCameras { await stopCamera(name) }
+        if changes.budgetsChanged || changes.detectionChanged || changes.calibrationChanged || changes.daemonChanged {
+            let labels = lock.withLock { manifest.classNames }
+            let newMeter = old.budgets.estimateWattsPerCore != new.budgets.estimateWattsPerCore
+            for camera in new.cameras where !toRestart.contains(camera.name) {
+                guard let runner = lock.withLock({ cameras[camera.name] }) else { continue }
+                do {
+                    try runner.applyLive(new, labels: labels, newMeter: newMeter, logger: logger)
+                    logger.notice("camera reconfigured without restart", metadata: ["sentei.camera": "\(camera.name)"])
+                } catch {
+                    logger.error("running camera rejected the new settings; it keeps the old ones", metadata: [
+                        "sentei.camera": "\(camera.name)", "sentei.error": "\(error)"])
+                }
+            }
+        }
         for camera in new.cameras where toRestart.contains(camera.name) {
             await stopCamera(camera.name)
             startCamera(camera, config: new)
@@ -288,6 +317,7 @@ final class DaemonService: Service, @unchecked Sendable {
                 logger.warning("camera did not stop in time", metadata: ["sentei.camera": "\(runner.settings.name)"])
             }
         }
+        snapshots.stop()
         stopOutputs()
         logger.notice("stopped")
     }

@@ -117,6 +117,21 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         #expect(errors.first?.description.hasPrefix("test.toml:2:") == true)
     }
 
+    /// toml++ asserts (aborting the process) on these instead of reporting them; found by scripts/fuzz-config.sh.
+    @Test func headersTomlPlusPlusWouldAssertOnAreSyntaxErrors() throws {
+        for (text, line, column) in [("[[ }\nmodel.threads = 3\n", 1, 4), ("[daemon]\n\n  [ =x]\n", 3, 5), ("[#]\n", 1, 2)] {
+            let errors = configParseErrors(text)
+            #expect(errors.count == 1, "\(text)")
+            #expect(errors.first?.code == .syntax)
+            #expect(errors.first?.line == line && errors.first?.column == column, "\(errors)")
+        }
+        // Brackets that are not headers: arrays of inline tables, strings, quoted table names.
+        let valid = "[detection]\nclasses = [\n  \"person\", # [ }\n]\n[ \"budgets\" ]\nlatency_ms = 5\n"
+        #expect(TOMLPrecheck.check(valid) == nil)
+        #expect(TOMLPrecheck.check("a = [\n  [{ b = 1 }],\n  \"\"\"x\n[ }\"\"\"\n]\n") == nil)
+        #expect(configParseErrors(valid).isEmpty)
+    }
+
     @Test func unknownKeysAreErrorsWithLineAndSuggestion() {
         let errors = configParseErrors("""
         [budgets]

@@ -113,6 +113,42 @@ struct ControllerHarness {
         }
     }
 
+    /// The machine changes under the controller: a core taken (a step to 1.6×) and later a thermal ramp (to 1.3×
+    /// over 20 s). Each time, once the running level has drifted past `driftFraction` for `driftWindowS`, every level
+    /// is re-measured — and not again while the machine stays as it is, nor within `reprofileIntervalS`.
+    @Test func theProfileIsReMeasuredWhenTheMachineChanges() throws {
+        var config = ControllerConfig(budgets: Budgets(latencyMs: 200))
+        config.reprofileIntervalS = 20
+        var h = try ControllerHarness(config: config)
+        // 0…20 s: steady. 20 s: another process takes a core. 40…60 s: back to normal, then heat builds up.
+        func load(_ t: Double) -> Double {
+            switch t {
+            case ..<20: 1
+            case ..<40: 1.6
+            case ..<60: 1
+            default: 1 + 0.3 * min(1, (t - 60) / 20)
+            }
+        }
+        h.run(until: 100, load: load)
+        let remeasured = h.events.filter { $0.event.reason == "profile_remeasured" }
+        #expect(!remeasured.contains { $0.t < 20 }, "re-measured on a steady machine")
+        let afterCore = try #require(remeasured.first { $0.t >= 20 }, "taking a core was never noticed")
+        #expect(afterCore.t - 20 >= config.driftWindowS && afterCore.t - 20 < config.driftWindowS + 2,
+                "re-measured \(afterCore.t - 20) s after the core was taken")
+        // The new profile is the machine as it now is: every level about 1.6× slower.
+        let ratios = zip(try #require(afterCore.event.profileMs), h.profile).map { $0 / $1 }
+        #expect(ratios.allSatisfy { abs($0 - 1.6) < 0.05 }, "\(ratios)")
+        #expect(!remeasured.contains { $0.t > afterCore.t && $0.t < 40 }, "re-measured again on an unchanged machine")
+        // The core comes back at 40 s: drift the other way, re-measured once more.
+        let afterRelease = try #require(remeasured.first { $0.t >= 40 && $0.t < 60 })
+        #expect(afterRelease.t - afterCore.t >= config.reprofileIntervalS)
+        #expect(try #require(afterRelease.event.profileMs) == h.profile)
+        // The slow thermal ramp crosses the drift threshold (30 %) only near its top, and is noticed then.
+        #expect(remeasured.contains { $0.t >= 60 }, "the thermal ramp was never noticed")
+        #expect(remeasured.count <= 4)
+        print("re-measured at: \(remeasured.map { String(format: "%.1f s", $0.t) }.joined(separator: ", "))")
+    }
+
     @Test func rampOnlyEverStepsDown() throws {
         var h = try ControllerHarness(config: latencyConfig(60))
         h.run(until: 40) { 1 + 2 * min(1, $0 / 30) }

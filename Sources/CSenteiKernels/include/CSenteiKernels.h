@@ -2,6 +2,8 @@
 #ifndef CSENTEI_KERNELS_H
 #define CSENTEI_KERNELS_H
 #include <stdint.h>
+#include "sk_int8.h"
+#include "sk_vecmath.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -29,6 +31,8 @@ static inline void sk_pause(void) {
 int sk_futex_wait(uint32_t *addr, uint32_t expected);
 /// Wakes up to n waiters on addr (FUTEX_WAKE_PRIVATE).
 int sk_futex_wake(uint32_t *addr, int n);
+/// Returns the heap memory freed so far to the system (glibc malloc_trim; a no-op elsewhere).
+void sk_release_free_memory(void);
 /// Pins the calling thread to one CPU; returns 0 or -errno.
 int sk_pin_thread(int cpu);
 /// Number of CPUs this process may run on (its affinity mask when the library loaded), at least 1.

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// What a reload changes, decided per section: budgets, detection and outputs apply to running pipelines; a camera
-/// whose capture settings changed restarts alone; a different model (or daemon section) restarts every pipeline.
+/// What a reload changes, decided per section: budgets, level bounds, detection, calibration, the daemon section
+/// and outputs apply to running pipelines; a camera whose capture settings changed restarts alone; a different model
+/// (manifest, ladder, input sizes, threads) restarts every pipeline.
 public struct ConfigChangeSet: Sendable, Equatable {
     public var modelChanged = false
     public var daemonChanged = false
@@ -33,9 +34,9 @@ public struct ConfigChangeSet: Sendable, Equatable {
         return c
     }
 
-    /// True when every running camera keeps capturing (only budgets, detection, outputs or calibration changed).
+    /// True when every running camera keeps capturing (nothing changed that the capture or the ladder depends on).
     public var keepsCameras: Bool {
-        !modelChanged && !daemonChanged && removedCameras.isEmpty && restartedCameras.isEmpty
+        !modelChanged && removedCameras.isEmpty && restartedCameras.isEmpty
     }
 
     public var isEmpty: Bool { self == ConfigChangeSet() }

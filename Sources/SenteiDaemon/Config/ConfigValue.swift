@@ -40,6 +40,10 @@ indirect enum ConfigValue: Sendable, Equatable {
 
     /// Parses TOML text. Syntax errors carry the parser's line and column.
     static func parse(_ text: String, file: String) throws(ConfigError) -> ConfigValue {
+        if let problem = TOMLPrecheck.check(text) {
+            throw ConfigError(code: .syntax, file: file, line: problem.line, column: problem.column, key: "",
+                              expected: problem.expected, found: problem.found)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

@@ -15,19 +15,26 @@ extension SenteiConfig {
             ConfigValidationError(errors: [ConfigError(code: .invalidValue, file: path, line: locator.line(of: key), key: key,
                                                        expected: expected, found: found)])
         }
-        if let ladder = unchecked.model.ladder {
-            throw error("model.ladder", expected: "no ladder directory (this build compiles levels from model.input_sizes)",
-                        found: "\"\(ladder)\"")
-        }
         let manifest: ModelManifest
-        do {
-            manifest = try ModelManifest.load(path: unchecked.model.manifest)
-        } catch let cause {
-            throw error("model.manifest", expected: "a readable model manifest (JSON)", found: "\(cause)")
+        if let ladder = unchecked.model.ladder {
+            // The ladder replaces model.manifest and model.input_sizes: its rungs are the levels.
+            do {
+                _ = try Ladder.verify(directory: ladder)
+                manifest = try Ladder.detectorManifest(directory: ladder)
+            } catch let cause {
+                throw error("model.ladder", expected: "a ladder directory built by `sentei prune` (manifest.json with "
+                            + "Pareto rungs whose files match their sha256)", found: "\(cause)")
+            }
+        } else {
+            do {
+                manifest = try ModelManifest.load(path: unchecked.model.manifest)
+            } catch let cause {
+                throw error("model.manifest", expected: "a readable model manifest (JSON)", found: "\(cause)")
+            }
         }
         let config = try load(path: path, environment: environment, labels: manifest.classNames)
         let largestStride = manifest.head.strides?.max() ?? 32
-        if let bad = config.model.inputSizes.first(where: { $0 % largestStride != 0 }) {
+        if config.model.ladder == nil, let bad = config.model.inputSizes.first(where: { $0 % largestStride != 0 }) {
             throw error("model.input_sizes", expected: "multiples of \(largestStride) (the model's largest stride)",
                         found: "integer \(bad)")
         }

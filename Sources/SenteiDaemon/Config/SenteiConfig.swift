@@ -112,7 +112,7 @@ public struct SocketSettings: Sendable, Equatable {
 public struct JournalSettings: Sendable, Equatable {
     public var enabled = true
     /// Event types written to the journal (detections and track updates would flood it).
-    public var events: [String] = ["track_new", "track_end", "level_change", "camera_lost", "camera_found"]
+    public var events: [String] = ["track_new", "track_end", "level_change", "camera_lost", "camera_found", "error"]
 }
 
 public struct SnapshotSettings: Sendable, Equatable {
@@ -145,7 +145,7 @@ public struct CalibrationSettings: Sendable, Equatable {
 extension SenteiConfig {
     /// Event types the socket and journal know.
     public static let eventTypes = ["detections", "track_new", "track_update", "track_end", "level_change",
-                                    "camera_lost", "camera_found", "stats"]
+                                    "camera_lost", "camera_found", "stats", "error"]
 
     public var snapshotDirectory: String { outputs.snapshots.directory ?? daemon.stateDirectory + "/snapshots" }
     public var calibrationDirectory: String { calibration.directory ?? daemon.stateDirectory + "/calibration" }

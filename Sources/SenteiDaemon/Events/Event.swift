@@ -12,6 +12,8 @@ public enum Event: Sendable, Equatable {
     case cameraLost(CameraEvent)
     case cameraFound(CameraEvent)
     case stats(StatsEvent)
+    /// Something failed that detection carries on without (a snapshot that could not be written: full disk…).
+    case error(ErrorEvent)
 
     public static let schemaVersion = 1
 
@@ -26,6 +28,7 @@ public enum Event: Sendable, Equatable {
         case .cameraLost: "camera_lost"
         case .cameraFound: "camera_found"
         case .stats: "stats"
+        case .error: "error"
         }
     }
 }
@@ -211,6 +214,27 @@ public struct StatsEvent: Codable, Sendable, Equatable {
     }
 }
 
+/// A failure the daemon survives. `code` is stable (`snapshot_write_failed`); `errno` names the system error
+/// (`ENOSPC`, `EDQUOT`) when there is one; `count` is how many times it happened since the previous error event of
+/// the same code, so a full disk is reported once a minute rather than once per track.
+public struct ErrorEvent: Codable, Sendable, Equatable {
+    public var camera: String?
+    public var code: String
+    public var errno: String?
+    public var path: String?
+    public var message: String
+    public var count: Int
+
+    public init(camera: String?, code: String, errno: String? = nil, path: String? = nil, message: String, count: Int = 1) {
+        self.camera = camera
+        self.code = code
+        self.errno = errno
+        self.path = path
+        self.message = message
+        self.count = count
+    }
+}
+
 extension Event {
     /// One NDJSON line (no trailing newline): the payload's fields plus `v` and `type`.
     public func jsonLine() -> String {
@@ -223,6 +247,7 @@ extension Event {
         case .levelChange(let e): payload = try? encoder.encode(e)
         case .cameraLost(let e), .cameraFound(let e): payload = try? encoder.encode(e)
         case .stats(let e): payload = try? encoder.encode(e)
+        case .error(let e): payload = try? encoder.encode(e)
         }
         let body = payload.map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? ""
         return "{\"v\":\(Self.schemaVersion),\"type\":\"\(type)\"" + (body.isEmpty ? "" : ",") + body + "}"

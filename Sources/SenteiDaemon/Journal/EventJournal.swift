@@ -20,6 +20,7 @@ public struct EventJournal: Sendable {
         "camera_lost": "73f5397d1bc247b8a81f43efdbf14138",
         "camera_found": "2ec795bc28634f1c86573bea933e8019",
         "stats": "01e2e9a692b24e44bad6bff614f9e195",
+        "error": "0c918a4933794ca79d7f64c3f44c47fa",
     ]
 
     @discardableResult
@@ -65,6 +66,14 @@ public struct EventJournal: Sendable {
             fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_LEVEL", String(e.level))]
             message = "\(e.camera): \(Self.round(e.processedFps)) fps, p95 \(Self.round(e.latencyP95Ms)) ms, level \(e.level)"
                 + (e.powerW.map { ", \(Self.round($0)) W" } ?? "")
+        case .error(let e):
+            if let camera = e.camera { fields.append(("SENTEI_CAMERA", camera)) }
+            fields.append(("SENTEI_CODE", e.code))
+            if let errno = e.errno { fields.append(("SENTEI_ERRNO", errno)) }
+            if let path = e.path { fields.append(("SENTEI_PATH", path)) }
+            message = (e.camera.map { "\($0): " } ?? "") + "\(e.code): \(e.message)"
+                + (e.count > 1 ? " (\(e.count) times)" : "")
+            priority = .error
         }
         fields.append(("SENTEI_JSON", event.jsonLine()))
         return (message, priority, fields)

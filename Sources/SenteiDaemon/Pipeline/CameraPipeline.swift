@@ -22,7 +22,9 @@ public final class CameraPipeline: @unchecked Sendable {
     private let source: any FrameSource
     private let stopSignal: StopSignal
     private let sink: any EventSink
-    private let powerMeter: (any PowerMeter)?
+    /// Replaced only on the processing thread (a reload with another estimate figure).
+    private var powerMeter: (any PowerMeter)?
+    private let snapshots: SnapshotWriter?
     private let clock: any MonotonicClock
     private let logger: Logger
     private let queue: FrameQueue<Frame>
@@ -39,10 +41,10 @@ public final class CameraPipeline: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let captureError = Mutex<(any Error)?>(nil)
     private let started = Atomic<Bool>(false)
-    private let pendingController = Mutex<ControllerConfig?>(nil)
+    private let pendingUpdate = Mutex<PendingUpdate>(PendingUpdate())
 
     public init(config: PipelineConfig, source: any FrameSource, stopSignal: StopSignal, ladder: Ladder,
-                sink: any EventSink, powerMeter: (any PowerMeter)? = nil,
+                sink: any EventSink, powerMeter: (any PowerMeter)? = nil, snapshots: SnapshotWriter? = nil,
                 clock: any MonotonicClock = SystemMonotonicClock(),
                 logger: Logger = Logger(label: "sentei.pipeline")) throws {
         guard config.queueCapacity > 0 else { throw ControllerError("queue_capacity must be > 0") }
@@ -56,6 +58,7 @@ public final class CameraPipeline: @unchecked Sendable {
         self.stopSignal = stopSignal
         self.sink = sink
         self.powerMeter = powerMeter
+        self.snapshots = snapshots
         self.clock = clock
         var logger = logger
         logger[metadataKey: "sentei.camera"] = "\(config.camera)"
@@ -81,7 +84,17 @@ public final class CameraPipeline: @unchecked Sendable {
     public func reconfigure(_ controller: ControllerConfig) throws {
         _ = try LevelController(config: controller, camera: config.camera,
                                 profileMs: [Double](repeating: 1, count: ladder.count), nowNs: 0)
-        pendingController.withLock { $0 = controller }
+        pendingUpdate.withLock { $0.controller = controller }
+    }
+
+    /// Everything a config reload may change without reopening the camera: budgets and level bounds (a
+    /// `config_reload` level change when they differ from the running ones), detection thresholds and classes,
+    /// the stats interval, calibration sampling and the power meter. Checked now; applied between two frames.
+    public func reconfigure(_ update: PipelineUpdate) throws {
+        _ = try LevelController(config: update.controller, camera: config.camera,
+                                profileMs: [Double](repeating: 1, count: ladder.count), nowNs: 0)
+        guard update.statsIntervalS > 0 else { throw ControllerError("stats_interval_s must be > 0") }
+        pendingUpdate.withLock { $0 = PendingUpdate(update) }
     }
 
     /// Asks both threads to finish; `run()` returns once they have.
@@ -175,6 +188,7 @@ public final class CameraPipeline: @unchecked Sendable {
                                                      profileMs: profile, nowNs: now)
                 state = ProcessingState(controller: controller, tracker: IoUTracker(config: config.tracker),
                                         calibration: try config.calibration.map(CalibrationSampler.init),
+                                        statsIntervalS: config.statsIntervalS,
                                         nowNs: now, cameraFrames: cameraFrames.load(ordering: .relaxed))
                 let decision = controller.start(nowNs: now)
                 apply(decision, controller: controller)
@@ -184,8 +198,8 @@ public final class CameraPipeline: @unchecked Sendable {
                     "sentei.levels": "\(ladder.levels.map(\.name))",
                 ])
             }
-            if let reload = pendingController.withLock({ $0.take() }), let current = state {
-                applyReload(reload, state: current)
+            if let current = state, let update = pendingUpdate.withLock({ $0.take() }) {
+                applyReload(update, state: current)
             }
             process(frame, decoder: decoder, state: state!, timed: timed)
         }
@@ -242,6 +256,9 @@ public final class CameraPipeline: @unchecked Sendable {
                 })))
         }
         for change in changes { sink.emit(trackEvent(change, frame: frame, nowNs: t2)) }
+        if let snapshots, snapshots.isEnabled, changes.contains(where: { $0.step == .new }) {
+            snapshots.submit(camera: config.camera, frame: frame, changes: changes)
+        }
         let end = clock.nowNs()
         processedFrames.add(1, ordering: .relaxed)
 
@@ -257,13 +274,35 @@ public final class CameraPipeline: @unchecked Sendable {
         updateCameraRate(state, nowNs: end)
         if let decision = controller.decide(nowNs: end) { apply(decision, controller: controller) }
         if controller.wantsReprofile { reprofile(frame, decoder: decoder, controller: controller) }
-        if Double(end - state.statsSinceNs) / 1e9 >= config.statsIntervalS { emitStats(state, nowNs: end) }
+        if Double(end - state.statsSinceNs) / 1e9 >= state.statsIntervalS { emitStats(state, nowNs: end) }
         if let calibration = state.calibration {
             do {
                 try calibration.offer(frame, nowNs: end)
             } catch {
                 logger.warning("calibration sample failed", metadata: ["sentei.error": "\(error)"])
             }
+        }
+    }
+
+    private func applyReload(_ update: PendingUpdate, state: ProcessingState) {
+        if let detection = update.detection {
+            for runner in runners { runner.options = detection }
+        }
+        if let interval = update.statsIntervalS { state.statsIntervalS = interval }
+        if let meter = update.powerMeter {
+            powerMeter = meter
+            state.lastPowerSampleNs = 0
+        }
+        if let calibration = update.calibration {
+            do {
+                state.calibration = try calibration.map(CalibrationSampler.init)
+            } catch {
+                logger.error("calibration settings rejected on reload; keeping the running ones",
+                             metadata: ["sentei.error": "\(error)"])
+            }
+        }
+        if let controller = update.controller, controller != state.controller.config {
+            applyReload(controller, state: state)
         }
     }
 
@@ -379,7 +418,8 @@ public final class CameraPipeline: @unchecked Sendable {
 private final class ProcessingState {
     var controller: LevelController
     let tracker: IoUTracker
-    let calibration: CalibrationSampler?
+    var calibration: CalibrationSampler?
+    var statsIntervalS: Double
     var latencies: [Double] = []
     var stageSums = (queue: 0.0, decode: 0.0, infer: 0.0, postprocess: 0.0, track: 0.0)
     var statsSinceNs: UInt64
@@ -391,11 +431,12 @@ private final class ProcessingState {
     var rateSinceNs: UInt64
     var rateSinceFrames: UInt64
 
-    init(controller: LevelController, tracker: IoUTracker, calibration: CalibrationSampler?, nowNs: UInt64,
-         cameraFrames: UInt64) {
+    init(controller: LevelController, tracker: IoUTracker, calibration: CalibrationSampler?, statsIntervalS: Double,
+         nowNs: UInt64, cameraFrames: UInt64) {
         self.controller = controller
         self.tracker = tracker
         self.calibration = calibration
+        self.statsIntervalS = statsIntervalS
         self.statsSinceNs = nowNs
         self.statsSinceFrames = cameraFrames
         self.rateSinceNs = nowNs

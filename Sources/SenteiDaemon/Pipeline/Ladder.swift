@@ -1,4 +1,6 @@
+import Foundation
 public import SenteiEngine
+import SenteiPrune
 public import SenteiVision
 
 /// One rung of the ladder: a compiled model and the manifest that describes its input and output at this size.
@@ -55,6 +57,46 @@ public final class Ladder: @unchecked Sendable {
             levels.append(try LadderLevel(name: "\(manifest.name)@\(size)", model: model, manifest: resized))
         }
         return try Ladder(levels: levels)
+    }
+}
+
+extension Ladder {
+    /// The Pareto rungs of a ladder directory built by `sentei prune` (`manifest.json` + one model file per rung),
+    /// most accurate first, as the controller's levels. Every rung's file is checked against its `sha256` before it
+    /// is compiled; a mismatch, a missing file or an invalid manifest throws a `LadderError` naming the file and
+    /// field. int8 rungs carry their calibration table.
+    public static func directory(_ path: String, threads: Int? = nil) throws -> Ladder {
+        let manifest = try LadderManifest.load(directory: path)
+        var levels: [LadderLevel] = []
+        for rung in manifest.paretoLevels {
+            // `resolve` hash-checks the rung's file before anything reads it as a model.
+            guard let selection = try LadderSelection.resolve(model: path, level: rung.name) else {
+                throw LadderError(.invalidManifest, file: path, "is not a ladder directory")
+            }
+            let detector = try selection.detectorManifest()
+            let size = rung.inputSize
+            let model = try selection.load(options: Model.Options(
+                threads: threads, inputShapes: [detector.input.name: [1, 3, size, size]]))
+            levels.append(try LadderLevel(name: rung.name, model: model, manifest: detector))
+        }
+        return try Ladder(levels: levels)
+    }
+
+    /// The detector manifest a ladder directory names (for class names), without compiling anything.
+    public static func detectorManifest(directory path: String) throws -> ModelManifest {
+        guard let selection = try LadderSelection.resolve(model: path, level: nil) else {
+            throw LadderError(.invalidManifest, file: (path as NSString).appendingPathComponent(LadderManifest.fileName),
+                              "is missing: \(path) is not a ladder directory")
+        }
+        return try selection.detectorManifest()
+    }
+
+    /// Checks a ladder directory the way `directory(_:)` will use it — manifest fields and every Pareto rung's
+    /// file hash — without compiling. Returns the rung names, most accurate first.
+    public static func verify(directory path: String) throws -> [String] {
+        let manifest = try LadderManifest.load(directory: path)
+        for rung in manifest.paretoLevels { try manifest.verifyFile(of: rung, directory: path) }
+        return manifest.paretoLevels.map(\.name)
     }
 }
 

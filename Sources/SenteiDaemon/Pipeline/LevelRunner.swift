@@ -14,7 +14,8 @@ struct StageTimes {
 /// so switching levels allocates nothing and a frame in flight only ever touches its own level's buffers.
 final class LevelRunner {
     let level: LadderLevel
-    let options: DetectionOptions
+    /// Replaced between frames on a config reload (processing thread only).
+    var options: DetectionOptions
     private let letterboxer: Letterboxer
     private let head: DetectionHead
     private let outputIndex: Int

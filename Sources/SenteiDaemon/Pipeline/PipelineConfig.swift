@@ -39,3 +39,53 @@ public struct PipelineCounters: Sendable, Equatable {
     /// Frames that failed to decode or run (corrupt JPEG…); the pipeline goes on.
     public var failedFrames: UInt64 = 0
 }
+
+/// What a config reload hands a running pipeline (see `CameraPipeline.reconfigure(_:)`).
+public struct PipelineUpdate: @unchecked Sendable {
+    public var controller: ControllerConfig
+    public var detection: DetectionOptions
+    public var statsIntervalS: Double
+    /// nil switches sampling off.
+    public var calibration: CalibrationConfig?
+    /// A new meter (another watts-per-core figure); nil keeps the running one. Handed to the processing thread,
+    /// which alone uses it afterwards.
+    public var powerMeter: (any PowerMeter)?
+
+    public init(controller: ControllerConfig, detection: DetectionOptions, statsIntervalS: Double,
+                calibration: CalibrationConfig?, powerMeter: (any PowerMeter)? = nil) {
+        self.controller = controller
+        self.detection = detection
+        self.statsIntervalS = statsIntervalS
+        self.calibration = calibration
+        self.powerMeter = powerMeter
+    }
+}
+
+/// A reload waiting for the next frame; a later reload before it replaces it.
+struct PendingUpdate: @unchecked Sendable {
+    var controller: ControllerConfig?
+    var detection: DetectionOptions?
+    var statsIntervalS: Double?
+    var calibration: CalibrationConfig??
+    var powerMeter: (any PowerMeter)?
+
+    init() {}
+
+    init(_ update: PipelineUpdate) {
+        controller = update.controller
+        detection = update.detection
+        statsIntervalS = update.statsIntervalS
+        calibration = .some(update.calibration)
+        powerMeter = update.powerMeter
+    }
+
+    var isEmpty: Bool {
+        controller == nil && detection == nil && statsIntervalS == nil && calibration == nil && powerMeter == nil
+    }
+
+    mutating func take() -> PendingUpdate? {
+        guard !isEmpty else { return nil }
+        defer { self = PendingUpdate() }
+        return self
+    }
+}

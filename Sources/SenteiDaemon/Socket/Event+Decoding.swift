@@ -17,6 +17,7 @@ extension Event {
         case "camera_lost": guard let e = decode(CameraEvent.self) else { return nil }; self = .cameraLost(e)
         case "camera_found": guard let e = decode(CameraEvent.self) else { return nil }; self = .cameraFound(e)
         case "stats": guard let e = decode(StatsEvent.self) else { return nil }; self = .stats(e)
+        case "error": guard let e = decode(ErrorEvent.self) else { return nil }; self = .error(e)
         default: return nil
         }
     }
@@ -80,6 +81,9 @@ public enum EventPrettyPrinter {
                 + "p95 \(f(e.latencyP95Ms)) ms, dropped \(e.droppedFrames)"
                 + (e.powerW.map { ", \(f($0)) W" } ?? "") + (e.joulesPerFrame.map { ", \(f($0, 3)) J/frame" } ?? "")
                 + (e.powerMeter.map { " (\($0))" } ?? "")
+        case .error(let e):
+            camera = e.camera ?? "-"
+            body = e.code + (e.errno.map { " \($0)" } ?? "") + ": " + e.message + (e.count > 1 ? " (×\(e.count))" : "")
         }
         return camera.padding(toLength: max(camera.count, 8), withPad: " ", startingAt: 0) + " "
             + event.type.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + body

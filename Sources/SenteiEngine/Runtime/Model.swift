@@ -24,12 +24,16 @@ public final class Model: @unchecked Sendable {
         public var useReferenceKernels: Bool
         /// Lower the kernel ISA below the best the CPU has (`.base`, `.avx2`); nil = best.
         public var isa: KernelISA?
+        /// Run the table's int8 layers in int8 (see Quantization/QuantizationTable.swift); nil = all fp32.
+        public var quantization: QuantizationTable?
 
-        public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil) {
+        public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
+                    quantization: QuantizationTable? = nil) {
             self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
             self.inputShapes = inputShapes
             self.useReferenceKernels = useReferenceKernels
             self.isa = isa
+            self.quantization = quantization
         }
     }
 
@@ -53,13 +57,18 @@ public final class Model: @unchecked Sendable {
             throw EngineError(.io, "\(path): cannot read the model file")
         }
         let name = (path as NSString).lastPathComponent
-        try self.init(onnx: [UInt8](data), source: name, options: options)
+        let bytes = [UInt8](data)
+        if CompactModel.hasMagic(bytes) { try self.init(compact: bytes, source: name, options: options) } else {
+            try self.init(onnx: bytes, source: name, options: options)
+        }
     }
 
     public convenience init(onnx bytes: [UInt8], source: String, options: Options = Options()) throws {
         let onnx = try readONNXModel(bytes: bytes, source: source)
         let graph = try ONNXImporter.importModel(onnx, source: source, inputShapes: options.inputShapes)
-        self.init(graph: Pipeline.optimize(graph), options: options)
+        let optimized = Pipeline.optimize(graph)
+        try options.quantization?.validate(against: optimized, source: "quantization table for \(source)")
+        self.init(graph: optimized, options: options)
     }
 
     /// Compiles an already optimised graph (tests, and derived variants such as pruned models).
@@ -68,7 +77,10 @@ public final class Model: @unchecked Sendable {
         self.pool = WorkerPool(threads: options.threads)
         let isa = min(options.isa?.rawValue ?? KernelISA.best.rawValue, KernelISA.best.rawValue)
         let kernels = options.useReferenceKernels ? nil : KernelTable(isa: KernelISA(rawValue: isa) ?? .base)
-        self.program = Program(graph: graph, plan: MemoryPlan.make(graph), kernels: kernels, threads: options.threads)
+        let int8 = options.quantization.map {
+            Int8Plan(table: $0, graph: graph, isa: kernels.map { Int8ISA($0.isa) }, threads: options.threads)
+        }
+        self.program = Program(graph: graph, plan: MemoryPlan.make(graph), kernels: kernels, threads: options.threads, int8: int8)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -120,7 +132,7 @@ public final class Model: @unchecked Sendable {
             default: break
             }
             let inPlace = program.plan.isView[index]
-            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : ""), shape: node.shape, macs: Self.macs(node))
+            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : ""), shape: node.shape, macs: Self.macs(node))
         }
     }
 
@@ -130,7 +142,9 @@ public final class Model: @unchecked Sendable {
     /// Accumulated time per executed step since `enableProfiling()`: (layer name, kind, nanoseconds).
     public var profile: [(name: String, kind: String, nanoseconds: UInt64)] {
         guard let times = program.profile else { return [] }
-        return zip(program.steps, times).map { (graph.nodes[$0.node].name, graph.nodes[$0.node].op.kindName, $1) }
+        return zip(program.steps, times).map {
+            (graph.nodes[$0.node].name, graph.nodes[$0.node].op.kindName + (program.int8?.layers[$0.node] != nil ? " int8" : ""), $1)
+        }
     }
 
     public var totalMACs: Int { layers.reduce(0) { $0 + $1.macs } }

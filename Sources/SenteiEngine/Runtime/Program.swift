@@ -1,4 +1,8 @@
+import CSenteiKernels
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The executable form of a planned graph: owned buffers (arena, packed weights, constants, kernel scratch) and one
 /// step per node that computes something. Steps capture raw pointers that stay valid for the program's lifetime,
@@ -19,12 +23,16 @@ final class Program: @unchecked Sendable {
     private var constantPointers: [Int: UnsafeMutablePointer<Float>] = [:]
     private(set) var steps: [Step] = []
     let kernelName: String
+    /// The int8 layers and their kernel set when the model was loaded with a quantization table.
+    let int8: Int8Plan?
 
-    init(graph: Graph, plan: MemoryPlan, kernels: KernelTable?, threads: Int) {
+    init(graph: Graph, plan: MemoryPlan, kernels: KernelTable?, threads: Int, int8: Int8Plan? = nil) {
         self.plan = plan
+        self.int8 = int8
         self.arenaCount = plan.arenaCount
-        self.arena = .allocate(capacity: max(plan.arenaCount, 1))
-        arena.initialize(repeating: 0, count: max(plan.arenaCount, 1))
+        // calloc, not allocate + initialize: a large calloc is fresh zero pages from the kernel, so the arena costs
+        // resident memory only as the first run reaches it, after the load-time buffers below are gone.
+        self.arena = calloc(max(plan.arenaCount, 1), MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
         self.kernelName = kernels?.name ?? "reference"
         // Only constants something reads at run time (a node input or a graph output) need a buffer.
         let uses = graph.useCounts()
@@ -45,6 +53,9 @@ final class Program: @unchecked Sendable {
         for index in graph.nodes.indices {
             if let step = builder.step(for: index) { steps.append(step) }
         }
+        // Hand the heap freed while loading (parsed initializers, pre-fusion weights) back to the system:
+        // otherwise it stays resident next to the packed copies for the program's lifetime.
+        sk_release_free_memory()
     }
 
     /// Per-step accumulated nanoseconds when profiling is on (`SENTEI_PROFILE=1`, or `sentei bench --profile`).
@@ -60,7 +71,7 @@ final class Program: @unchecked Sendable {
 
     deinit {
         scratch.deallocate()
-        arena.deallocate()
+        free(arena)
         for buffer in owned { buffer.deallocate() }
     }
 

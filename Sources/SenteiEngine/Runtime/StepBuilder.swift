@@ -12,6 +12,7 @@ struct StepBuilder {
         default: break
         }
         if program.plan.isView[index] { return nil }
+        if let int8 = int8ConvStep(index) { return int8 }
         guard let kernels else { return referenceStep(index) }
         let out = program.pointer(index)
         let inputs = node.inputs.map { UnsafePointer(program.pointer($0)) }

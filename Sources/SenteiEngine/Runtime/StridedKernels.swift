@@ -11,21 +11,79 @@ enum StridedKernels {
     ) {
         let rank = shape.count
         guard rank > 0 else { if ith == 0 { dst[0] = src[base] }; return }
+        shape.withUnsafeBufferPointer { shape in
+            strides.withUnsafeBufferPointer { strides in
+                if rank >= 2 && strides[rank - 1] != 1 && strides[rank - 2] == 1 {
+                    transposeLastAxes(src: src, base: base, strides: strides, shape: shape, dst: dst, ith: ith, nth: nth)
+                } else {
+                    copyRows(src: src, base: base, strides: strides, shape: shape, dst: dst, ith: ith, nth: nth)
+                }
+            }
+        }
+    }
+
+    /// The source offset of output row `row` (all axes but the last), by mixed-radix digits: no index array.
+    @inline(__always)
+    static func rowOffset(_ row: Int, base: Int, axes: Int, strides: UnsafeBufferPointer<Int>, shape: UnsafeBufferPointer<Int>) -> Int {
+        var offset = base, rest = row
+        var axis = axes - 1
+        while axis >= 0 {
+            let n = shape[axis]
+            offset += (rest % n) * strides[axis]
+            rest /= n
+            axis -= 1
+        }
+        return offset
+    }
+
+    static func copyRows(
+        src: UnsafePointer<Float>, base: Int, strides: UnsafeBufferPointer<Int>, shape: UnsafeBufferPointer<Int>,
+        dst: UnsafeMutablePointer<Float>, ith: Int, nth: Int
+    ) {
+        let rank = shape.count
         let inner = shape[rank - 1], innerStride = strides[rank - 1]
-        let rows = shape.dropLast().reduce(1, *)
+        var rows = 1
+        for axis in 0..<(rank - 1) { rows *= shape[axis] }
         let (r0, r1) = partition(rows, ith, nth)
-        guard r0 < r1 else { return }
-        var index = unflatten(r0, Array(shape.dropLast()))
         for row in r0..<r1 {
-            var offset = base
-            for axis in 0..<(rank - 1) { offset += index[axis] * strides[axis] }
+            let from = src + rowOffset(row, base: base, axes: rank - 1, strides: strides, shape: shape)
             let out = dst + row * inner
             if innerStride == 1 {
-                out.update(from: src + offset, count: inner)
+                out.update(from: from, count: inner)
             } else {
-                for j in 0..<inner { out[j] = src[offset + j * innerStride] }
+                for j in 0..<inner { out[j] = from[j * innerStride] }
             }
-            increment(&index, Array(shape.dropLast()))
+        }
+    }
+
+    /// A copy whose last output axis walks the source with a stride and whose second-to-last walks it contiguously
+    /// (a transpose of the last two axes, e.g. YOLOX's [85, 3549] → [3549, 85] head): 16×16 blocks, so both the
+    /// reads and the writes of a block stay within a few cache lines instead of one line per element.
+    static func transposeLastAxes(
+        src: UnsafePointer<Float>, base: Int, strides: UnsafeBufferPointer<Int>, shape: UnsafeBufferPointer<Int>,
+        dst: UnsafeMutablePointer<Float>, ith: Int, nth: Int
+    ) {
+        let rank = shape.count
+        let rowsPer = shape[rank - 2], cols = shape[rank - 1], colStride = strides[rank - 1]
+        var outer = 1
+        for axis in 0..<(rank - 2) { outer *= shape[axis] }
+        let block = 16
+        let rowBlocks = (rowsPer + block - 1) / block
+        let (b0, b1) = partition(outer * rowBlocks, ith, nth)
+        for item in b0..<b1 {
+            let o = item / rowBlocks, r0 = (item % rowBlocks) * block
+            let r1 = min(rowsPer, r0 + block)
+            let from = src + rowOffset(o, base: base, axes: rank - 2, strides: strides, shape: shape)
+            let out = dst + o * rowsPer * cols
+            var c0 = 0
+            while c0 < cols {
+                let c1 = min(cols, c0 + block)
+                for c in c0..<c1 {
+                    let column = from + c * colStride
+                    for r in r0..<r1 { out[r * cols + c] = column[r] }
+                }
+                c0 = c1
+            }
         }
     }
 

@@ -1,0 +1,50 @@
+// int8 convolution kernels (u8 activations × s8 weights → s32, fp32 epilogue). Swift cannot emit vpdpbusd or
+// vpmaddwd (engine-notes §1), and -march=x86-64-v4 does not include AVX512-VNNI, so these are C functions with
+// per-function target attributes, one set per ISA, chosen once by the engine (Quantization/Int8Kernels.swift).
+// Exported (never inline) functions: each ISA's code exists exactly once, so no weak symbol can cross ISAs.
+#ifndef SK_INT8_H
+#define SK_INT8_H
+#include <stdint.h>
+
+/// One int8 convolution call. Layout NCHW, batch 1, group 1.
+/// out[co][p] = act((acc[co][p] − rowOffset[co]) · scale[co] + bias[co]) (+ residual[co][p]) where
+/// acc[co][p] = Σ_k w8[co][k] · q(x[k][p]), q(x) = clamp(roundeven(x·inputInvScale), −zp, 255 − zp) + zp (u8), and
+/// rowOffset[co] = zp · Σ_k w8[co][k]. Padding taps read the quantized zero (zp), i.e. the real value 0.
+typedef struct sk_i8_conv {
+    const float *input;
+    long inputChannelStride;
+    int cin, h, w;
+    /// Packed by this ISA's sk_i8_pack_weights_* (m = cout, k = cin·kh·kw).
+    const void *packedWeights;
+    int cout, kh, kw;
+    int strideH, strideW, padTop, padLeft, padBottom, padRight, dilationH, dilationW;
+    float *output;
+    long outputChannelStride;
+    /// Added after the activation; may be NULL.
+    const float *residual;
+    long residualChannelStride;
+    /// Per output channel: inputScale · weightScale[co].
+    const float *scale;
+    /// Per output channel (the float bias, bias-corrected); never NULL.
+    const float *bias;
+    /// Per output channel: zp · Σ_k w8[co][k].
+    const int32_t *rowOffset;
+    float inputInvScale;
+    int inputZeroPoint;
+    /// 0 none, 1 relu, 2 sigmoid, 3 silu (as the fp32 kernels).
+    int activation;
+} sk_i8_conv;
+
+/// Kernel ISA codes: 0 portable C, 1 AVX2 (vpmaddwd on 16-bit pairs), 2 AVX-512 VNNI (vpdpbusd).
+/// Bytes needed for packed weights of an m×k matrix.
+long sk_i8_packed_weight_bytes(int isa, int m, int k);
+/// Packs row-major s8 weights (m×k) into the ISA's panel layout (rows past m and k past K are zero).
+void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst);
+/// Scratch bytes one part of sk_i8_conv2d needs.
+long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw);
+/// Runs part ith of nth of the convolution (disjoint output tiles; any order, any threads). `scratch` is this
+/// part's own sk_i8_conv2d_scratch_bytes bytes, 64-byte aligned.
+void sk_i8_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth);
+/// The microkernel tile (rows × columns) and k grouping of an ISA, for tests and reports.
+void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup);
+#endif

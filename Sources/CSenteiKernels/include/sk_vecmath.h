@@ -1,0 +1,97 @@
+// Vector sigmoid, max and padded-row copies for the per-ISA Swift kernel modules. Swift cannot emit vrcp14ps,
+// vscalefps, vreduceps or masked moves, and a vdivps per vector made the SiLU epilogue the most expensive part of
+// the YOLO graphs.
+// static inline, with the branch chosen by the importing module's -march: each per-ISA module inlines its own
+// copy, so no symbol is shared between ISAs (engine-notes §2). The portable module keeps its Swift form.
+#ifndef SK_VECMATH_H
+#define SK_VECMATH_H
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// AVX2 form: e^r for |r| ≤ ln2/2 is the degree-6 Taylor polynomial (truncation ≤ 1.2e-7 relative); −x is split
+// as n·ln2 + r with ln2 in two parts (Cephes) so the reduction is exact enough for 1e-6 relative sigmoid error.
+#define SK_LOG2E 1.44269504088896341f
+#define SK_LN2_HI 0.693359375f
+#define SK_LN2_LO -2.12194440e-4f
+
+#if defined(__AVX512F__)
+/// σ(x) = 1/(1+e^−x) for 16 floats in 13 instructions (the SiLU epilogues' cost). e^−x = 2^t with t = −x·log2 e:
+/// vreduceps gives f = t − ⌊t⌋ ∈ [0, 1), a degree-5 minimax polynomial gives 2^f (9e-8 relative), and vscalefps
+/// multiplies by 2^⌊t⌋, underflowing to exactly 0 for large x (σ = 1 exactly). x is clamped below at −87 so e^−x
+/// stays finite (σ ≥ 1.5e-38, never 0/0). 1/d is vrcp14ps plus one Newton step. Error: the rounding of t costs
+/// |t|·2^−25 relative: σ is within 1.1e-6 relative for x ≥ −20 and 4e-6 below (measured on a dense grid).
+static inline __m512 sk_sigmoid_v(__m512 x) {
+    const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(-SK_LOG2E));
+    const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.8775727e-3f), f, _mm512_set1_ps(8.9893444e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5826318e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4015361e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9315308e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9999994e-1f));
+    const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, t), _mm512_set1_ps(1.0f));
+    const __m512 y = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
+}
+/// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
+static inline __m512 sk_max_v(__m512 a, __m512 b) { return _mm512_max_ps(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+/// σ(x) for 8 floats, Cephes-style (AVX2 has no vreduceps/vscalefps); 2^n goes through the exponent bits (n ∈ [−127, 126] after the clamp,
+/// n = −127 gives exactly 0). 1/d is a real divide: vrcpps plus one Newton step gives 1 − 2^−24, not 1, for d = 1.
+static inline __m256 sk_sigmoid_v(__m256 x) {
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 s = _mm256_fmadd_ps(xc, _mm256_set1_ps(-SK_LOG2E), magic);
+    const __m256 n = _mm256_sub_ps(s, magic);
+    __m256 r = _mm256_fnmsub_ps(n, _mm256_set1_ps(SK_LN2_HI), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SK_LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 720), r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_castps_si256(s), _mm256_set1_epi32(127 - 0x4B400000)), 23);
+    const __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(bits), _mm256_set1_ps(1.0f));
+    return _mm256_div_ps(_mm256_set1_ps(1.0f), d);
+}
+/// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
+static inline __m256 sk_max_v(__m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+#endif
+/// dst[0 ..< length] = fill with src[0 ..< n] copied to dst[lead ...]; needs lead ≥ 0, lead + n ≤ length.
+/// Padded rows for the convolution and pooling kernels. Masked vector tails instead of memset/memcpy calls: the
+/// rows are short (13 to 416 floats) and the library calls' fixed cost dominated the depthwise kernel.
+static inline void sk_fill_row(const float *src, long n, float *dst, long lead, long length, float fill) {
+    long j = 0, t = 0;
+#if defined(__AVX512F__)
+    const __m512 v = _mm512_set1_ps(fill);
+    for (; j + 16 <= length; j += 16) _mm512_storeu_ps(dst + j, v);
+    if (j < length) _mm512_mask_storeu_ps(dst + j, (__mmask16)((1u << (length - j)) - 1), v);
+    for (; t + 16 <= n; t += 16) _mm512_storeu_ps(dst + lead + t, _mm512_loadu_ps(src + t));
+    if (t < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - t)) - 1);
+        _mm512_mask_storeu_ps(dst + lead + t, m, _mm512_maskz_loadu_ps(m, src + t));
+    }
+#elif defined(__AVX2__)
+    const __m256 v = _mm256_set1_ps(fill);
+    for (; j + 8 <= length; j += 8) _mm256_storeu_ps(dst + j, v);
+    for (; j < length; j++) dst[j] = fill;
+    for (; t + 8 <= n; t += 8) _mm256_storeu_ps(dst + lead + t, _mm256_loadu_ps(src + t));
+    if (t < n) {
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - t)), lanes);
+        _mm256_maskstore_ps(dst + lead + t, m, _mm256_maskload_ps(src + t, m));
+    }
+#else
+    for (; j < length; j++) dst[j] = fill;
+    for (; t < n; t++) dst[lead + t] = src[t];
+#endif
+}
+
+/// sk_fill_row with zeros.
+static inline void sk_pad_row(const float *src, long n, float *dst, long lead, long length) {
+    sk_fill_row(src, n, dst, lead, length, 0.0f);
+}
+#endif

@@ -1,0 +1,220 @@
+// One ISA's int8 convolution, stamped out by int8_conv.c once per ISA. The includer defines:
+//   SK_FN(name)  the ISA-suffixed function name
+//   VW           floats per vector in the epilogue and the quantizing pack (NR % VW == 0)
+//   MR, NR, KG   microkernel rows, columns, and k values per 32-bit lane (4: u8 quads, 2: s16 pairs)
+//   BTYPE/ATYPE  element type of the packed activation / weight panels (uint8_t/int8_t or int16_t/int16_t)
+//   SK_FN(micro)(int kgroups, const ATYPE *a, const BTYPE *b, int32_t *tile)  tile[r·NR + j] = Σ a·b
+//   SK_RECIP(x)  1/x for x ≥ 1 (sigmoid's denominator), to float precision
+// Everything here is static except conv2d and the two packing entry points.
+
+typedef float SK_FN(vf) __attribute__((ext_vector_type(VW)));
+typedef int32_t SK_FN(vi) __attribute__((ext_vector_type(VW)));
+typedef uint32_t SK_FN(vu) __attribute__((ext_vector_type(VW)));
+#define VF SK_FN(vf)
+#define VI SK_FN(vi)
+#define VU SK_FN(vu)
+
+static inline VF SK_FN(splat)(float v) { VF r = v; return r; }
+static inline VF SK_FN(loadf)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void SK_FN(storef)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline VI SK_FN(loadi)(const int32_t *p) { VI v; __builtin_memcpy(&v, p, sizeof v); return v; }
+
+// e^x as the fp32 kernels compute it (Cephes degree-5, inputs clamped so 2^n stays normal).
+static inline VF SK_FN(vexp)(VF x) {
+    x = __builtin_elementwise_min(x, SK_FN(splat)(88.37f));
+    x = __builtin_elementwise_max(x, SK_FN(splat)(-87.33f));
+    VF n = __builtin_elementwise_roundeven(x * 1.44269504f);
+    VF r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    VF p = SK_FN(splat)(1.98756915e-4f);
+    p = p * r + 1.39819995e-3f;
+    p = p * r + 8.3334519e-3f;
+    p = p * r + 4.16657959e-2f;
+    p = p * r + 1.66666655e-1f;
+    p = p * r + 5.00000012e-1f;
+    VF e = p * (r * r) + r + 1.0f;
+    VI bits = (__builtin_convertvector(n, VI) + 127) << 23;
+    return e * (VF)bits;
+}
+
+static inline VF SK_FN(activate)(VF v, int activation) {
+    switch (activation) {
+    case 1: return __builtin_elementwise_max(v, SK_FN(splat)(0.0f));
+    case 2: return SK_RECIP(1.0f + SK_FN(vexp)(-v));
+    case 3: return v * SK_RECIP(1.0f + SK_FN(vexp)(-v));
+    default: return v;
+    }
+}
+
+long SK_FN(packed_weight_bytes)(int m, int k) {
+    long kp = (k + KG - 1) / KG * KG;
+    return (long)((m + MR - 1) / MR * MR) * kp * (long)sizeof(ATYPE);
+}
+
+// Panel p holds, for each group g of KG k values, MR rows × KG values: dst[((p·KGS + g)·MR + r)·KG + t] =
+// src[p·MR + r][g·KG + t] (zero outside m×k).
+void SK_FN(pack_weights)(const int8_t *src, int m, int k, void *dst) {
+    int kgs = (k + KG - 1) / KG;
+    ATYPE *out = (ATYPE *)dst;
+    for (int p = 0; p < (m + MR - 1) / MR; p++)
+        for (int g = 0; g < kgs; g++)
+            for (int r = 0; r < MR; r++)
+                for (int t = 0; t < KG; t++) {
+                    int row = p * MR + r, col = g * KG + t;
+                    *out++ = (ATYPE)(row < m && col < k ? src[(long)row * k + col] : 0);
+                }
+}
+
+long SK_FN(scratch_bytes)(int cin, int kh, int kw) {
+    long k = (long)cin * kh * kw, kp = (k + KG - 1) / KG * KG;
+    long col = k * NR * 4, panel = kp * NR * (long)sizeof(BTYPE), tile = MR * NR * 4;
+    return (col + 63) / 64 * 64 + (panel + 63) / 64 * 64 + tile + 64;
+}
+
+// Quantizes K rows of NR floats (row kk at base + kk·ld) into the k-grouped activation panel: for group g and column
+// j, the KG values of rows g·KG..g·KG+KG−1 share one 32-bit lane, lowest k in the lowest bits.
+static void SK_FN(pack_activations)(const float *base, long ld, int k, float inv, int zp, BTYPE *panel) {
+    int kgs = (k + KG - 1) / KG;
+    const VF lo = SK_FN(splat)((float)-zp), hi = SK_FN(splat)((float)(255 - zp));
+    const VI z = zp;
+    uint32_t *lanes = (uint32_t *)panel;
+    for (int g = 0; g < kgs; g++) {
+        for (int j = 0; j < NR; j += VW) {
+            VU word = 0;
+            for (int t = 0; t < KG; t++) {
+                int kk = g * KG + t;
+                if (kk >= k) continue;
+                VF x = SK_FN(loadf)(base + kk * ld + j) * inv;
+                x = __builtin_elementwise_min(__builtin_elementwise_max(x, lo), hi);
+                VI q = __builtin_convertvector(__builtin_elementwise_roundeven(x), VI) + z;
+                word |= (VU)q << (uint32_t)(t * (32 / KG));
+            }
+            __builtin_memcpy(lanes + (long)g * NR + j, &word, sizeof word);
+        }
+    }
+}
+
+// panel[r·NR + j] = the input value feeding output pixel n0 + j for GEMM row r = (ci·kh + ky)·kw + kx; zero for
+// padding and for columns j ≥ cols (as im2colStrip in the fp32 kernels).
+static void SK_FN(im2col)(const sk_i8_conv *p, int wo, int n0, int cols, float *panel) {
+    int oy0 = n0 / wo, ox0 = n0 % wo;
+    float *row = panel;
+    for (int ci = 0; ci < p->cin; ci++) {
+        const float *plane = p->input + ci * p->inputChannelStride;
+        for (int ky = 0; ky < p->kh; ky++) {
+            for (int kx = 0; kx < p->kw; kx++) {
+                int j = 0, oy = oy0, ox = ox0;
+                while (j < cols) {
+                    int run = wo - ox < cols - j ? wo - ox : cols - j;
+                    int iy = oy * p->strideH - p->padTop + ky * p->dilationH;
+                    float *dst = row + j;
+                    if (iy < 0 || iy >= p->h) {
+                        for (int t = 0; t < run; t++) dst[t] = 0;
+                    } else {
+                        // Only t in t0..<t1 lands inside the row: zero, copy (memcpy at stride 1), zero.
+                        int ixBase = ox * p->strideW - p->padLeft + kx * p->dilationW, sw = p->strideW;
+                        int t0 = ixBase >= 0 ? 0 : (sw - 1 - ixBase) / sw;
+                        if (t0 > run) t0 = run;
+                        int last = p->w - 1 - ixBase;
+                        int t1 = last < 0 ? 0 : last / sw + 1;
+                        if (t1 > run) t1 = run;
+                        if (t1 < t0) t1 = t0;
+                        const float *src = plane + (long)iy * p->w + ixBase;
+                        for (int t = 0; t < t0; t++) dst[t] = 0;
+                        if (sw == 1) {
+                            __builtin_memcpy(dst + t0, src + t0, (size_t)(t1 - t0) * sizeof(float));
+                        } else {
+                            for (int t = t0; t < t1; t++) dst[t] = src[t * sw];
+                        }
+                        for (int t = t1; t < run; t++) dst[t] = 0;
+                    }
+                    j += run;
+                    ox = 0;
+                    oy++;
+                }
+                for (int t = cols; t < NR; t++) row[t] = 0;
+                row += NR;
+            }
+        }
+    }
+}
+
+static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, int rows, int from, int to,
+                            long col0) {
+    for (int r = 0; r < rows; r++) {
+        int co = row0 + r;
+        const VF sc = SK_FN(splat)(p->scale[co]), b = SK_FN(splat)(p->bias[co]);
+        const VI off = p->rowOffset[co];
+        float *out = p->output + co * p->outputChannelStride + col0;
+        const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
+        const int32_t *acc = tile + r * NR;
+        int j = from;
+        for (; j + VW <= to; j += VW) {
+            VF y = __builtin_convertvector(SK_FN(loadi)(acc + j) - off, VF) * sc + b;
+            y = SK_FN(activate)(y, p->activation);
+            if (res) y += SK_FN(loadf)(res + j);
+            SK_FN(storef)(out + j, y);
+        }
+        if (j < to) {
+            // The tail through one padded vector, so it gets exactly the vector arithmetic.
+            int32_t a[VW] = {0};
+            for (int t = 0; t < to - j; t++) a[t] = acc[j + t];
+            VF y = __builtin_convertvector(SK_FN(loadi)(a) - off, VF) * sc + b;
+            y = SK_FN(activate)(y, p->activation);
+            for (int t = 0; t < to - j; t++) out[j + t] = y[t] + (res ? res[j + t] : 0.0f);
+        }
+    }
+}
+
+void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
+    int ho = (p->h + p->padTop + p->padBottom - p->dilationH * (p->kh - 1) - 1) / p->strideH + 1;
+    int wo = (p->w + p->padLeft + p->padRight - p->dilationW * (p->kw - 1) - 1) / p->strideW + 1;
+    if (ho <= 0 || wo <= 0 || p->cout <= 0) return;
+    int n = ho * wo, k = p->cin * p->kh * p->kw, kgs = (k + KG - 1) / KG;
+    // A 1×1 stride-1 unpadded conv reads its GEMM rows straight from the input; the last strip is shifted left to
+    // end at n so every strip is full (its overlap with the previous one is recomputed, not stored twice).
+    int direct = p->kh == 1 && p->kw == 1 && p->strideH == 1 && p->strideW == 1 && p->padTop == 0 &&
+                 p->padLeft == 0 && p->padBottom == 0 && p->padRight == 0 && n >= NR;
+    int panels = (p->cout + MR - 1) / MR, strips = (n + NR - 1) / NR;
+    int p0 = 0, p1 = panels, s0 = 0, s1 = strips;
+    if (nth > 1) {
+        // Split strips (shared activation packing) unless splitting panels balances better (small n, large m).
+        long byStrips = (long)((strips + nth - 1) / nth) * panels, byPanels = (long)((panels + nth - 1) / nth) * strips;
+        int total = byStrips <= byPanels ? strips : panels;
+        int base = total / nth, extra = total % nth;
+        int lo = ith * base + (ith < extra ? ith : extra), hi = lo + base + (ith < extra ? 1 : 0);
+        if (byStrips <= byPanels) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
+    }
+    if (p0 >= p1 || s0 >= s1) return;
+    char *bytes = (char *)scratch;
+    float *col = (float *)bytes;
+    BTYPE *panel = (BTYPE *)(bytes + ((long)k * NR * 4 + 63) / 64 * 64);
+    int32_t *tile = (int32_t *)((char *)panel + ((long)kgs * KG * NR * (long)sizeof(BTYPE) + 63) / 64 * 64);
+    const ATYPE *weights = (const ATYPE *)p->packedWeights;
+    for (int s = s0; s < s1; s++) {
+        long start;
+        int from, to;
+        if (direct) {
+            start = s * NR < n - NR ? s * NR : n - NR;
+            from = (int)(s * NR - start);
+            to = NR;
+            SK_FN(pack_activations)(p->input + start, p->inputChannelStride, k, p->inputInvScale, p->inputZeroPoint,
+                                    panel);
+        } else {
+            start = (long)s * NR;
+            from = 0;
+            to = n - s * NR < NR ? n - s * NR : NR;
+            SK_FN(im2col)(p, wo, s * NR, to, col);
+            SK_FN(pack_activations)(col, NR, k, p->inputInvScale, p->inputZeroPoint, panel);
+        }
+        for (int pi = p0; pi < p1; pi++) {
+            int row0 = pi * MR;
+            SK_FN(micro)(kgs, weights + (long)pi * MR * kgs * KG, panel, tile);
+            SK_FN(epilogue)(p, tile, row0, p->cout - row0 < MR ? p->cout - row0 : MR, from, to, start);
+        }
+    }
+}
+
+#undef VF
+#undef VI
+#undef VU

@@ -1,0 +1,167 @@
+// The int8 convolution for each ISA: one microkernel per ISA below, the rest of the kernel (im2col, quantizing
+// pack, fp32 epilogue) from int8/conv_template.h compiled under that ISA's target attribute.
+#include "sk_int8.h"
+#include <immintrin.h>
+#include <string.h>
+
+// --- AVX-512 VNNI: 8 rows × 48 columns, vpdpbusd on u8 activation quads × broadcast s8 weight quads ---------------
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#define SK_FN(name) sk_i8_##name##_vnni512
+#define VW 16
+#define MR 8
+#define NR 48
+#define KG 4
+#define BTYPE uint8_t
+#define ATYPE int8_t
+// rcp14 plus one Newton step (relative error ~1e-8): a fraction of vdivps's cost in the sigmoid/SiLU epilogue.
+#define SK_RECIP(x) ({ __typeof__(x) x_ = (x), r_ = (__typeof__(x))_mm512_rcp14_ps((__m512)x_); r_ * (2.0f - x_ * r_); })
+static void sk_i8_micro_vnni512(int kgs, const int8_t *a, const uint8_t *b, int32_t *tile) {
+    __m512i c[MR][3];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_si512();
+    for (int g = 0; g < kgs; g++) {
+        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64), b2 = _mm512_loadu_si512(b + 128);
+        for (int r = 0; r < MR; r++) {
+            int32_t quad;
+            memcpy(&quad, a + 4 * r, 4);
+            __m512i ar = _mm512_set1_epi32(quad);
+            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, ar);
+            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, ar);
+            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b2, ar);
+        }
+        a += 4 * MR;
+        b += 4 * NR;
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_si512(tile + r * NR, c[r][0]);
+        _mm512_storeu_si512(tile + r * NR + 16, c[r][1]);
+        _mm512_storeu_si512(tile + r * NR + 32, c[r][2]);
+    }
+}
+#include "int8/conv_template.h"
+#undef SK_FN
+#undef VW
+#undef MR
+#undef NR
+#undef KG
+#undef BTYPE
+#undef ATYPE
+#undef SK_RECIP
+#pragma clang attribute pop
+
+// --- AVX2: 4 rows × 24 columns, vpmaddwd on s16 activation pairs × broadcast s16 weight pairs (exact: no
+// vpmaddubsw saturation) ----------------------------------------------------------------------------------------
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi2"))), apply_to = function)
+#define SK_FN(name) sk_i8_##name##_avx2
+#define VW 8
+#define MR 4
+#define NR 24
+#define KG 2
+#define BTYPE int16_t
+#define ATYPE int16_t
+#define SK_RECIP(x) (1.0f / (x))
+static void sk_i8_micro_avx2(int kgs, const int16_t *a, const int16_t *b, int32_t *tile) {
+    __m256i c[MR][3];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm256_setzero_si256();
+    for (int g = 0; g < kgs; g++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 16)),
+                b2 = _mm256_loadu_si256((const __m256i *)(b + 32));
+        for (int r = 0; r < MR; r++) {
+            int32_t pair;
+            memcpy(&pair, a + 2 * r, 4);
+            __m256i ar = _mm256_set1_epi32(pair);
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(b0, ar));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(b1, ar));
+            c[r][2] = _mm256_add_epi32(c[r][2], _mm256_madd_epi16(b2, ar));
+        }
+        a += 2 * MR;
+        b += 2 * NR;
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * NR), c[r][0]);
+        _mm256_storeu_si256((__m256i *)(tile + r * NR + 8), c[r][1]);
+        _mm256_storeu_si256((__m256i *)(tile + r * NR + 16), c[r][2]);
+    }
+}
+#include "int8/conv_template.h"
+#undef SK_FN
+#undef VW
+#undef MR
+#undef NR
+#undef KG
+#undef BTYPE
+#undef ATYPE
+#undef SK_RECIP
+#pragma clang attribute pop
+
+// --- Portable C: 4 rows × 16 columns over u8 quads, plain integer loops ----------------------------------------
+#define SK_FN(name) sk_i8_##name##_generic
+#define VW 4
+#define MR 4
+#define NR 16
+#define KG 4
+#define BTYPE uint8_t
+#define ATYPE int8_t
+#define SK_RECIP(x) (1.0f / (x))
+static void sk_i8_micro_generic(int kgs, const int8_t *a, const uint8_t *b, int32_t *tile) {
+    int32_t c[MR * NR] = {0};
+    for (int g = 0; g < kgs; g++) {
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) {
+                int32_t s = 0;
+                for (int t = 0; t < 4; t++) s += (int32_t)a[4 * r + t] * (int32_t)b[4 * j + t];
+                c[r * NR + j] += s;
+            }
+        a += 4 * MR;
+        b += 4 * NR;
+    }
+    memcpy(tile, c, sizeof c);
+}
+#include "int8/conv_template.h"
+#undef SK_FN
+#undef VW
+#undef MR
+#undef NR
+#undef KG
+#undef BTYPE
+#undef ATYPE
+
+// --- Dispatch by ISA code (chosen once by the engine; a switch per call, not per tile) -------------------------
+long sk_i8_packed_weight_bytes(int isa, int m, int k) {
+    switch (isa) {
+    case 2: return sk_i8_packed_weight_bytes_vnni512(m, k);
+    case 1: return sk_i8_packed_weight_bytes_avx2(m, k);
+    default: return sk_i8_packed_weight_bytes_generic(m, k);
+    }
+}
+
+void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst) {
+    switch (isa) {
+    case 2: sk_i8_pack_weights_vnni512(src, m, k, dst); break;
+    case 1: sk_i8_pack_weights_avx2(src, m, k, dst); break;
+    default: sk_i8_pack_weights_generic(src, m, k, dst); break;
+    }
+}
+
+long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw) {
+    switch (isa) {
+    case 2: return sk_i8_scratch_bytes_vnni512(cin, kh, kw);
+    case 1: return sk_i8_scratch_bytes_avx2(cin, kh, kw);
+    default: return sk_i8_scratch_bytes_generic(cin, kh, kw);
+    }
+}
+
+void sk_i8_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth) {
+    switch (isa) {
+    case 2: sk_i8_conv2d_vnni512(p, scratch, ith, nth); break;
+    case 1: sk_i8_conv2d_avx2(p, scratch, ith, nth); break;
+    default: sk_i8_conv2d_generic(p, scratch, ith, nth); break;
+    }
+}
+
+void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup) {
+    switch (isa) {
+    case 2: *rows = 8; *columns = 48; *kgroup = 4; break;
+    case 1: *rows = 4; *columns = 24; *kgroup = 2; break;
+    default: *rows = 4; *columns = 16; *kgroup = 4; break;
+    }
+}

@@ -1,0 +1,88 @@
+import CSenteiKernels
+
+/// Which int8 kernel set runs (the C functions in Sources/CSenteiKernels/int8_conv.c), derived from the fp32
+/// kernel ISA so that SENTEI_ISA lowers both: AVX-512 with VNNI → vpdpbusd; AVX-512 without VNNI or AVX2 →
+/// vpmaddwd on 16-bit pairs; baseline → portable C.
+package enum Int8ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case portable = 0, avx2 = 1, avx512vnni = 2
+
+    package init(_ isa: KernelISA) {
+        switch isa {
+        case .avx512: self = sk_has_vnni() != 0 ? .avx512vnni : .avx2
+        case .avx2: self = .avx2
+        case .base: self = .portable
+        }
+    }
+
+    /// Every int8 kernel set this CPU runs (for tests), lowest first.
+    package static var supported: [Int8ISA] {
+        Array(Set(KernelISA.supported.map(Int8ISA.init))).sorted { $0.rawValue < $1.rawValue }
+    }
+
+    package var description: String {
+        switch self {
+        case .portable: "int8-portable"
+        case .avx2: "int8-avx2"
+        case .avx512vnni: "int8-vnni"
+        }
+    }
+
+    /// Microkernel rows, columns and k values per 32-bit lane.
+    package var tile: (rows: Int, columns: Int, kGroup: Int) {
+        var r: Int32 = 0, c: Int32 = 0, g: Int32 = 0
+        sk_i8_tile(rawValue, &r, &c, &g)
+        return (Int(r), Int(c), Int(g))
+    }
+
+    package func packedWeightBytes(m: Int, k: Int) -> Int { sk_i8_packed_weight_bytes(rawValue, Int32(m), Int32(k)) }
+
+    package func packWeights(_ weights: UnsafePointer<Int8>, m: Int, k: Int, into dst: UnsafeMutableRawPointer) {
+        sk_i8_pack_weights(rawValue, weights, Int32(m), Int32(k), dst)
+    }
+
+    package func scratchBytes(cin: Int, kh: Int, kw: Int) -> Int {
+        sk_i8_conv2d_scratch_bytes(rawValue, Int32(cin), Int32(kh), Int32(kw))
+    }
+
+    package func conv2d(_ params: UnsafePointer<sk_i8_conv>, scratch: UnsafeMutableRawPointer, ith: Int, nth: Int) {
+        sk_i8_conv2d(rawValue, params, scratch, Int32(ith), Int32(nth))
+    }
+}
+
+extension Int8ISA {
+    /// Runs one int8 conv outside a program: packs the weights, then calls every part (in reverse order, each with
+    /// its own scratch), as a program would across threads. For tests and benchmarks.
+    package func conv2dOnce(
+        _ layer: Int8Layer, input: UnsafePointer<Float>, inputChannelStride: Int, h: Int, w: Int,
+        output: UnsafeMutablePointer<Float>, outputChannelStride: Int, residual: UnsafePointer<Float>?,
+        residualChannelStride: Int, parts: Int
+    ) {
+        let c = layer.conv
+        let k = c.inChannels * c.kernel.h * c.kernel.w
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedWeightBytes(m: c.outChannels, k: k), alignment: 64)
+        defer { packed.deallocate() }
+        layer.weights.withUnsafeBufferPointer { packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed) }
+        let scratchBytes = (scratchBytes(cin: c.inChannels, kh: c.kernel.h, kw: c.kernel.w) + 63) / 64 * 64
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes * parts, alignment: 64)
+        defer { scratch.deallocate() }
+        layer.scale.withUnsafeBufferPointer { scale in
+            layer.bias.withUnsafeBufferPointer { bias in
+                layer.rowOffset.withUnsafeBufferPointer { rowOffset in
+                    var params = sk_i8_conv(
+                        input: input, inputChannelStride: inputChannelStride, cin: Int32(c.inChannels), h: Int32(h), w: Int32(w),
+                        packedWeights: UnsafeRawPointer(packed), cout: Int32(c.outChannels), kh: Int32(c.kernel.h),
+                        kw: Int32(c.kernel.w), strideH: Int32(c.stride.h), strideW: Int32(c.stride.w),
+                        padTop: Int32(c.pads.t), padLeft: Int32(c.pads.l), padBottom: Int32(c.pads.b),
+                        padRight: Int32(c.pads.r), dilationH: Int32(c.dilation.h), dilationW: Int32(c.dilation.w),
+                        output: output, outputChannelStride: outputChannelStride, residual: residual,
+                        residualChannelStride: residualChannelStride, scale: scale.baseAddress, bias: bias.baseAddress,
+                        rowOffset: rowOffset.baseAddress, inputInvScale: layer.inputInvScale,
+                        inputZeroPoint: Int32(layer.zeroPoint), activation: Int32(c.activation.rawValue))
+                    for ith in (0..<parts).reversed() {
+                        conv2d(&params, scratch: scratch + ith * scratchBytes, ith: ith, nth: parts)
+                    }
+                }
+            }
+        }
+    }
+}

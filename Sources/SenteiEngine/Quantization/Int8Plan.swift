@@ -1,0 +1,50 @@
+import Foundation
+
+/// A quantization table resolved against one compiled graph: the prepared int8 layers by node index, the kernel set,
+/// and one scratch area shared by every int8 step (steps run one at a time; each part owns a slice).
+package final class Int8Plan: @unchecked Sendable {
+    /// nil runs the scalar `Int8Reference` (reference mode).
+    package let isa: Int8ISA?
+    package let layers: [Int: Int8Layer]
+    let scratch: UnsafeMutableRawPointer
+    let scratchBytesPerPart: Int
+    let parts: Int
+
+    /// Entries that do not fit the graph are skipped: `QuantizationTable.validate` reports them first.
+    package init(table: QuantizationTable, graph: Graph, isa: Int8ISA?, threads: Int) {
+        self.isa = isa
+        var layers: [Int: Int8Layer] = [:]
+        var largest = 64
+        for (index, node) in graph.nodes.enumerated() {
+            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision == .int8,
+                  Int8Layer.isQuantizable(conv, shape: node.shape), let activation = table.activations[entry.input],
+                  activation.scale > 0, activation.scale.isFinite, (0...255).contains(activation.zeroPoint),
+                  entry.biasCorrection == nil || entry.biasCorrection!.count == conv.outChannels else { continue }
+            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection)
+            if let isa {
+                largest = max(largest, isa.scratchBytes(cin: conv.inChannels, kh: conv.kernel.h, kw: conv.kernel.w))
+            }
+        }
+        self.layers = layers
+        scratchBytesPerPart = (largest + 63) / 64 * 64
+        parts = max(threads, 1)
+        scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytesPerPart * parts, alignment: 64)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: scratchBytesPerPart * parts)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// For reports: "int8-vnni, 52 of 61 convs".
+    package func summary(convCount: Int) -> String {
+        "\(isa?.description ?? "int8-reference"), \(layers.count) of \(convCount) convs"
+    }
+}
+
+extension Model {
+    /// "int8-vnni, 52 of 61 convs" when the model runs int8 layers, else nil.
+    public var int8Summary: String? {
+        guard let plan = program.int8 else { return nil }
+        let convs = graph.nodes.filter { if case .conv = $0.op { return true } else { return false } }.count
+        return plan.summary(convCount: convs)
+    }
+}

@@ -1,0 +1,43 @@
+import CSenteiKernels
+
+extension StepBuilder {
+    /// The step of a conv that the program's int8 plan runs in int8, else nil (the fp32 step is built instead).
+    func int8ConvStep(_ index: Int) -> Program.Step? {
+        guard let plan = program.int8, let layer = plan.layers[index] else { return nil }
+        let node = graph.nodes[index]
+        let inShape = graph[node.inputs[0]].shape
+        let (h, w) = (inShape[2], inShape[3])
+        let plane = node.shape[2] * node.shape[3]
+        let x = UnsafePointer(program.pointer(node.inputs[0]))
+        let out = program.pointer(index)
+        let residual: UnsafePointer<Float>? = layer.conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
+        guard let isa = plan.isa else {
+            return Program.Step(node: index, parallel: false) { _, _ in
+                Int8Reference.conv2d(layer, input: x, inputChannelStride: h * w, h: h, w: w, output: out,
+                                     outputChannelStride: plane, residual: residual, residualChannelStride: plane)
+            }
+        }
+        let c = layer.conv
+        let k = c.inChannels * c.kernel.h * c.kernel.w
+        // Owned by the program (counted in its weight bytes), as the fp32 packed weights are.
+        let packedBytes = isa.packedWeightBytes(m: c.outChannels, k: k)
+        let packed = UnsafeMutableRawPointer(program.allocateOwned((packedBytes + 3) / 4))
+        layer.weights.withUnsafeBufferPointer { isa.packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed) }
+        let rowOffset = UnsafeMutableRawPointer(program.allocateOwned(c.outChannels)).bindMemory(to: Int32.self, capacity: c.outChannels)
+        for co in 0..<c.outChannels { rowOffset[co] = layer.rowOffset[co] }
+        let params = sk_i8_conv(
+            input: x, inputChannelStride: h * w, cin: Int32(c.inChannels), h: Int32(h), w: Int32(w),
+            packedWeights: UnsafeRawPointer(packed), cout: Int32(c.outChannels), kh: Int32(c.kernel.h), kw: Int32(c.kernel.w),
+            strideH: Int32(c.stride.h), strideW: Int32(c.stride.w), padTop: Int32(c.pads.t), padLeft: Int32(c.pads.l),
+            padBottom: Int32(c.pads.b), padRight: Int32(c.pads.r), dilationH: Int32(c.dilation.h),
+            dilationW: Int32(c.dilation.w), output: out, outputChannelStride: plane, residual: residual,
+            residualChannelStride: plane, scale: UnsafePointer(program.copyOwned(layer.scale)),
+            bias: UnsafePointer(program.copyOwned(layer.bias)), rowOffset: UnsafePointer(rowOffset),
+            inputInvScale: layer.inputInvScale, inputZeroPoint: Int32(layer.zeroPoint),
+            activation: Int32(c.activation.rawValue))
+        let (scratch, partBytes, parts) = (plan.scratch, plan.scratchBytesPerPart, plan.parts)
+        return Program.Step(node: index, parallel: true) { ith, nth in
+            withUnsafePointer(to: params) { isa.conv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth) }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import SenteiEngine
+import SenteiPrune
+import SenteiVision
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sentei heal`: distils pruned rungs back towards the unpruned model on the camera's own frames, in this engine.
+/// Ladder mode heals the pruned fp32 rungs of a ladder directory in place (new files, manifest updated); direct mode
+/// heals one pruned ONNX file against its teacher.
+struct HealCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heal",
+        abstract: "Heal pruned models by distillation from the unpruned one on calibration frames (no labels).")
+
+    @Argument(help: "A ladder directory (manifest.json): heals its pruned fp32 rungs. Omit with --student.")
+    var ladder: String?
+
+    @Option(name: .long, help: "Directory of calibration JPEGs (sorted by name).")
+    var calib: String
+
+    @Option(name: .long, help: "Use only calibration frames FIRST-LAST (1-based positions in sorted order), e.g. 1-40.")
+    var frames: String?
+
+    @Option(name: .long, help: "Frames (from the end of the selection) held out of training to measure agreement.")
+    var holdout = 4
+
+    @Option(name: .long, help: "CPU-minute budget per rung (process CPU time); the schedule is fitted to it.")
+    var minutes: Double?
+
+    @Option(name: .long, help: "Optimiser steps per rung (instead of --minutes).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Ladder rungs to heal, by name (default: every fp32 rung with a cut).")
+    var levels: String?
+
+    @Option(name: .long, help: "Direct mode: the pruned ONNX model to heal.")
+    var student: String?
+
+    @Option(name: .long, help: "Direct mode: the unpruned teacher ONNX model.")
+    var teacher: String?
+
+    @Option(name: .long, help: "Direct mode: where to write the healed ONNX model.")
+    var out: String?
+
+    @Option(name: .long, help: "Detector manifest (default: Models/<name>.json matching the teacher file).")
+    var manifest: String?
+
+    @Option(name: .long, help: "Training input size (square); default: the manifest's. Pruned ONNX files carry shapes folded at their size, so another size only works for models that import at it.")
+    var size: Int?
+
+    @Option(name: .long, help: "Images per step.")
+    var batch = 8
+
+    @Option(name: .long, help: "Peak learning rate (Adam).")
+    var lr: Float = 1e-4
+
+    @Option(name: .long, help: "Optimizer: adam or sgd (momentum 0.9).")
+    var optimizer = "adam"
+
+    @Option(name: .long, help: "Weight decay (conv weights only).")
+    var weightDecay: Float = 0
+
+    @Option(name: .long, help: "Weight of the neck-feature matching term (0 = off).")
+    var featureWeight: Float = 1
+
+    @Option(name: .long, help: "Measure agreement on the held-out frames every this many steps.")
+    var evalEvery = 50
+
+    @Option(name: .long, help: "Checkpoint file (per rung: NAME.ckpt beside it); resumed when it exists.")
+    var checkpoint: String?
+
+    @Option(name: .long, help: "Write a checkpoint every this many steps.")
+    var checkpointEvery = 25
+
+    @Option(name: .long, help: "Seed of the augmentation stream.")
+    var seed: UInt64 = 1
+
+    @Option(name: .long, help: "Threads; default: one per core.")
+    var threads: Int?
+
+    @Option(name: .long, help: "Score person AP on a MOTChallenge sequence before and after (gt.txt), e.g. ../shared/data/tud-campus.")
+    var evalMot: String?
+
+    @Option(name: .long, help: "Frames of --eval-mot to score, FIRST-LAST by frame number, e.g. 41-71.")
+    var evalFrames: String?
+
+    @Option(name: .long, help: "Write a JSON report (curves and results) to this file.")
+    var report: String?
+
+    func validate() throws {
+        guard (ladder == nil) != (student == nil) else { throw ValidationError("give a ladder directory or --student (with --teacher, --out), not both") }
+        if student != nil, teacher == nil || out == nil { throw ValidationError("--student needs --teacher and --out") }
+        guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
+        guard batch >= 1, (size ?? 32) >= 32, (size ?? 32) % 32 == 0, holdout >= 1, evalEvery >= 1, checkpointEvery >= 1 else {
+            throw ValidationError("--batch, --holdout, --eval-every, --checkpoint-every must be ≥ 1 and --size a multiple of 32")
+        }
+        guard OptimizerSettings.Kind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adam or sgd") }
+    }
+
+    func run() throws {
+        let threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        if let student, let teacher, let out {
+            let detectorManifest = try ModelManifest.load(path: try manifest ?? Self.findManifest(for: teacher))
+            let session = try HealingSession(command: self, manifest: detectorManifest, threads: threadCount)
+            let result = try session.heal(studentPath: student, teacherPath: teacher, name: (student as NSString).lastPathComponent,
+                                          checkpoint: checkpoint)
+            try session.write(result, to: out)
+            try session.writeReport([result], to: report)
+            return
+        }
+        try healLadder(ladder!, threads: threadCount)
+    }
+
+    func healLadder(_ directory: String, threads: Int) throws {
+        var ladderManifest = try LadderManifest.load(directory: directory)
+        let basePath = (directory as NSString).appendingPathComponent(ladderManifest.baseModel.file)
+        let teacherPath = FileManager.default.fileExists(atPath: basePath) ? basePath : ladderManifest.baseModel.file
+        let manifestPath = try manifest ?? ladderManifest.modelManifest.map { (directory as NSString).appendingPathComponent($0) }
+            ?? Self.findManifest(for: teacherPath)
+        let detectorManifest = try ModelManifest.load(path: manifestPath)
+        let wanted = levels.map { Set($0.split(separator: ",").map { String($0) }) }
+        let session = try HealingSession(command: self, manifest: detectorManifest, threads: threads)
+        var results: [HealingSession.Result] = []
+        for index in ladderManifest.levels.indices {
+            let level = ladderManifest.levels[index]
+            guard level.precision == .fp32, level.cut > 0, wanted?.contains(level.name) ?? true else { continue }
+            let studentPath = (directory as NSString).appendingPathComponent(level.file)
+            // Teacher: the unpruned fp32 rung at the same input size, else the base model imported at that size.
+            let unpruned = ladderManifest.levels.first { $0.precision == .fp32 && $0.cut == 0 && $0.inputSize == level.inputSize }
+            let rungTeacher = unpruned.map { (directory as NSString).appendingPathComponent($0.file) } ?? teacherPath
+            // Agreement in the manifest is against the unpruned model at its own size: score the healed rung the same way.
+            let reference = ladderManifest.levels.first { $0.precision == .fp32 && $0.cut == 0 && $0.agreement >= 1 - 1e-9 }
+            let result = try session.heal(studentPath: studentPath, teacherPath: rungTeacher, name: level.name,
+                                          checkpoint: checkpoint.map { $0 + "." + level.name },
+                                          referencePath: reference.map { (directory as NSString).appendingPathComponent($0.file) } ?? teacherPath)
+            results.append(result)
+            // A healed rung is admitted only if it agrees with the reference at least as well as before on the held-out frames.
+            guard let after = result.agreementAfter, let before = result.agreementBefore, after.map50_95 >= before.map50_95 else {
+                FileHandle.standardError.write(Data("\(level.name): healing did not raise agreement on the held-out frames; the rung is kept unhealed\n".utf8))
+                continue
+            }
+            let file = ((level.file as NSString).deletingPathExtension) + "_healed." + (level.file as NSString).pathExtension
+            let bytes = try session.write(result, to: (directory as NSString).appendingPathComponent(file))
+            var updated = level
+            updated.file = file
+            updated.sha256 = SHA256.hex(Data(bytes))
+            updated.healing = .init(steps: result.steps, cpuSeconds: result.cpuSeconds, energyJ: nil)
+            updated.agreement = after.map50_95
+            updated.agreementMAP50 = after.map50
+            ladderManifest.levels[index] = updated
+        }
+        guard !results.isEmpty else { throw ValidationError("\(directory): no fp32 rung with a cut\(levels.map { " named \($0)" } ?? "") to heal") }
+        ladderManifest.markParetoFront()
+        try ladderManifest.write(directory: directory)
+        try session.writeReport(results, to: report)
+    }
+
+    static func findManifest(for model: String) throws -> String {
+        let file = (model as NSString).lastPathComponent
+        let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "Models")) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        for name in candidates where (try? ModelManifest.load(path: "Models/" + name))?.file == file { return "Models/" + name }
+        throw ValidationError("no manifest in ./Models names '\(file)'; pass --manifest")
+    }
+}
+
+/// Parses "A-B" (inclusive, 1-based) into a closed range.
+func parseRange(_ text: String, option: String) throws -> ClosedRange<Int> {
+    let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let a = parts[0], let b = parts[1], a >= 1, b >= a else {
+        throw ValidationError("\(option) '\(text)' must be FIRST-LAST with 1 ≤ FIRST ≤ LAST")
+    }
+    return a...b
+}
+
+/// Process CPU time (user + system), seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}

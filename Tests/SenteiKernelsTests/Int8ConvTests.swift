@@ -1,0 +1,135 @@
+import Foundation
+@testable import SenteiEngine
+import Testing
+
+/// Every int8 kernel set this CPU runs against the scalar int8 definition (`Int8Reference`): the integer part is
+/// exact, so only the float epilogue (scale, bias, vector exp) may differ, by float rounding.
+@Suite("Int8Conv")
+struct Int8ConvTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var cin: Int, cout: Int, h: Int, w: Int, k: Int, stride: Int, pad: Int
+        var activation: Activation = .none
+        var residual = false
+        var description: String {
+            "cin\(cin) cout\(cout) \(h)x\(w) k\(k) s\(stride) p\(pad) \(activation)\(residual ? " +res" : "")"
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(cin: 16, cout: 32, h: 13, w: 13, k: 1, stride: 1, pad: 0, activation: .silu),          // 1×1, direct strips
+        Case(cin: 7, cout: 10, h: 3, w: 5, k: 1, stride: 1, pad: 0),                               // n < tile, odd K and M
+        Case(cin: 12, cout: 16, h: 17, w: 19, k: 3, stride: 1, pad: 1, activation: .sigmoid),      // 3×3 im2col
+        Case(cin: 24, cout: 20, h: 26, w: 26, k: 3, stride: 2, pad: 1, activation: .relu),         // stride 2
+        Case(cin: 32, cout: 24, h: 10, w: 10, k: 1, stride: 1, pad: 0, activation: .silu, residual: true),
+        Case(cin: 5, cout: 9, h: 9, w: 11, k: 3, stride: 2, pad: 0),                               // no padding, ragged
+    ]
+
+    static func layer(_ c: Case, seed: UInt64) -> (Int8Layer, GuardedBuffer, GuardedBuffer?) {
+        var rng = SplitMix(seed: seed)
+        let weights = (0..<(c.cout * c.cin * c.k * c.k)).map { _ in rng.nextFloat(in: -0.5...0.5) }
+        let bias = (0..<c.cout).map { _ in rng.nextFloat(in: -1...1) }
+        let conv = Conv.dense(outChannels: c.cout, inChannels: c.cin, kernel: (c.k, c.k), stride: (c.stride, c.stride),
+                              pads: (c.pad, c.pad, c.pad, c.pad), weights: weights, bias: bias,
+                              activation: c.activation, hasResidual: c.residual)
+        // Inputs reach beyond the clip range on both sides, so clamping is exercised.
+        let input = GuardedBuffer(random: c.cin * c.h * c.w, seed: seed &+ 1, range: -1.5...6)
+        let activation = ActivationQuantization(scale: 5.0 / 255, zeroPoint: 30, observedMin: -1.5, observedMax: 6)
+        let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
+        let residual = c.residual ? GuardedBuffer(random: c.cout * ho * wo, seed: seed &+ 2) : nil
+        let correction = (0..<c.cout).map { _ in rng.nextFloat(in: -0.1...0.1) }
+        return (Int8Layer(conv: conv, activation: activation, biasCorrection: correction), input, residual)
+    }
+
+    @Test(arguments: cases)
+    func kernelsMatchTheScalarReference(_ c: Case) throws {
+        let (layer, input, residual) = Self.layer(c, seed: UInt64(c.cin * 1000 + c.cout))
+        let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
+        let want = GuardedBuffer(count: c.cout * ho * wo)
+        Int8Reference.conv2d(layer, input: input.pointer, inputChannelStride: c.h * c.w, h: c.h, w: c.w,
+                             output: want.pointer, outputChannelStride: ho * wo,
+                             residual: residual.map { UnsafePointer($0.pointer) }, residualChannelStride: ho * wo)
+        #expect(Int8ISA.supported.contains(.portable))
+        for isa in Int8ISA.supported {
+            let got = GuardedBuffer(count: c.cout * ho * wo, fill: .nan)
+            try runKernel(isa, layer, c, input: input, residual: residual, output: got, parts: 3)
+            #expect(got.guardsIntact, "\(isa): wrote outside the output")
+            #expect(firstMismatch(got.array, want.array, atol: 2e-5, rtol: 2e-5) == nil,
+                    "\(isa) \(c): \(firstMismatch(got.array, want.array, atol: 2e-5, rtol: 2e-5) ?? "")")
+        }
+    }
+
+    /// The integer accumulation alone is exact: with scale 1, no bias or zero point, outputs are whole numbers equal
+    /// to the reference's.
+    @Test func accumulationIsExact() throws {
+        let c = Case(cin: 37, cout: 11, h: 7, w: 9, k: 3, stride: 1, pad: 1)
+        var (layer, input, _) = Self.layer(c, seed: 99)
+        layer.scale = [Float](repeating: 1, count: c.cout)
+        layer.bias = [Float](repeating: 0, count: c.cout)
+        let want = GuardedBuffer(count: c.cout * c.h * c.w)
+        Int8Reference.conv2d(layer, input: input.pointer, inputChannelStride: c.h * c.w, h: c.h, w: c.w,
+                             output: want.pointer, outputChannelStride: c.h * c.w, residual: nil, residualChannelStride: 0)
+        for isa in Int8ISA.supported {
+            let got = GuardedBuffer(count: c.cout * c.h * c.w)
+            try runKernel(isa, layer, c, input: input, residual: nil, output: got, parts: 2)
+            #expect(got.array == want.array, "\(isa)")
+        }
+    }
+
+    /// Quantized against float: with the input range covering the data and no bias correction, the int8 conv's
+    /// error is quantization noise, a small fraction of the output's spread.
+    @Test(arguments: [cases[0], cases[2], cases[3]])
+    func quantizedConvTracksTheFloatConv(_ c: Case) throws {
+        var (layer, input, residual) = Self.layer(c, seed: 7)
+        // Input range [−1.5, 6] exactly: nothing clipped. Bias without correction.
+        let q = ActivationQuantization(scale: 7.5 / 255, zeroPoint: 51, observedMin: -1.5, observedMax: 6)
+        layer = Int8Layer(conv: layer.conv, activation: q, biasCorrection: nil)
+        let conv = layer.conv
+        let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
+        let got = GuardedBuffer(count: c.cout * ho * wo)
+        try runKernel(Int8ISA.supported.last!, layer, c, input: input, residual: residual, output: got, parts: 2)
+        var squared = 0.0, spread = 0.0, mean = 0.0
+        var want = [Double](repeating: 0, count: c.cout * ho * wo)
+        for co in 0..<c.cout {
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    var acc = Double(conv.bias![co])
+                    for ci in 0..<c.cin {
+                        for ky in 0..<c.k {
+                            for kx in 0..<c.k {
+                                let iy = oy * c.stride - c.pad + ky, ix = ox * c.stride - c.pad + kx
+                                guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                                acc += Double(conv.weights[((co * c.cin + ci) * c.k + ky) * c.k + kx]) * Double(input.pointer[(ci * c.h + iy) * c.w + ix])
+                            }
+                        }
+                    }
+                    switch c.activation {
+                    case .none: break
+                    case .relu: acc = max(acc, 0)
+                    case .sigmoid: acc = 1 / (1 + exp(-acc))
+                    case .silu: acc = acc / (1 + exp(-acc))
+                    }
+                    let p = (co * ho + oy) * wo + ox
+                    if let residual { acc += Double(residual.pointer[p]) }
+                    want[p] = acc
+                    mean += acc
+                }
+            }
+        }
+        mean /= Double(want.count)
+        for (i, w) in want.enumerated() {
+            squared += (Double(got.pointer[i]) - w) * (Double(got.pointer[i]) - w)
+            spread += (w - mean) * (w - mean)
+        }
+        let relative = (squared / spread).squareRoot()
+        #expect(relative < 0.02, "\(c): int8 vs float relative RMS error \(relative)")
+        #expect(relative > 0, "int8 should not be bit-equal to float")
+    }
+
+    func runKernel(_ isa: Int8ISA, _ layer: Int8Layer, _ c: Case, input: GuardedBuffer, residual: GuardedBuffer?,
+                   output: GuardedBuffer, parts: Int) throws {
+        let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
+        isa.conv2dOnce(layer, input: input.pointer, inputChannelStride: c.h * c.w, h: c.h, w: c.w, output: output.pointer,
+                       outputChannelStride: ho * wo, residual: residual.map { UnsafePointer($0.pointer) },
+                       residualChannelStride: ho * wo, parts: parts)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+@testable import SenteiEngine
+import SenteiVision
+import Testing
+
+/// End-to-end int8: calibrate YOLOX-Nano on a few coco128 frames, load it mixed int8/fp32, and compare with fp32 on
+/// other frames. Small frame counts keep CI time down; the full measurement is `sentei quantize` + `sentei eval`.
+@Suite(.serialized) struct Int8InferenceTests {
+    static func frames(_ range: Range<Int>) throws -> [Tensor] {
+        let root = sharedRoot!
+        let detector = try Detector(manifest: try loadYOLOXManifest()) { _ in Tensor(zeros: [1]) }
+        let dir = root + "/data/coco128/images"
+        let names = try FileManager.default.subpathsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }.sorted()
+        return try names[range].map { name in
+            let bytes = [UInt8](FileManager.default.contents(atPath: dir + "/" + name)!)
+            return try bytes.withUnsafeBytes { try detector.prepare(jpeg: $0, name: name).tensor }
+        }
+    }
+
+    static var modelPath: String { sharedRoot! + "/models/yolox_nano.onnx" }
+
+    @Test(.enabled(if: sharedRoot != nil, Comment(rawValue: sharedMissing)))
+    func yoloxInt8StaysCloseToFP32() throws {
+        var options = CalibrationOptions()
+        options.sensitivityFrames = 1
+        let table = try QuantizationTable.calibrate(modelAt: Self.modelPath, frames: try Self.frames(0..<6), options: options)
+        let report = try #require(table.calibration)
+        #expect(table.int8Layers.count > table.layers.count / 2, "most dense convs should be int8")
+        #expect(report.modelError <= options.modelErrorBudget)
+        #expect(report.allInt8Error >= report.modelError)
+
+        // JSON round trip, then load the fp32 graph as int8.
+        let path = FileManager.default.temporaryDirectory.path + "/sentei-int8-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try table.write(path: path)
+        let loaded = try QuantizationTable.load(path: path)
+        #expect(loaded == table)
+        let fp32 = try Model(path: Self.modelPath, options: .init(threads: 1))
+        let int8 = try Model(path: Self.modelPath, options: .init(threads: 2, quantization: loaded))
+        #expect(int8.int8Summary?.contains("\(table.int8Layers.count) of") == true)
+
+        // Held-out frames: per-channel normalised error small, and the confident scores agree.
+        let error = try OutputError(graph: Pipeline.optimize(try importYOLOX()), frames: try Self.frames(100..<102), threads: 2)
+        let heldOut = try error.measure(loaded)
+        #expect(heldOut < 0.1, "held-out output error \(heldOut)")
+        for frame in try Self.frames(100..<102) {
+            let want = try fp32.run([frame])[0].data, got = try int8.run([frame])[0].data
+            var confident = 0, agree = 0
+            for anchor in 0..<(want.count / 85) {
+                let score = want[anchor * 85 + 4] * (want[(anchor * 85 + 5)..<(anchor * 85 + 85)].max() ?? 0)
+                guard score > 0.3 else { continue }
+                confident += 1
+                let q = got[anchor * 85 + 4] * (got[(anchor * 85 + 5)..<(anchor * 85 + 85)].max() ?? 0)
+                if abs(q - score) < 0.1 { agree += 1 }
+            }
+            #expect(confident > 0 && agree * 10 >= confident * 9, "\(agree) of \(confident) confident anchors agree")
+        }
+        // The reference mode runs the scalar int8 definition for the same layers: same result within float noise.
+        let reference = try Model(path: Self.modelPath, options: .init(threads: 1, useReferenceKernels: true, quantization: loaded))
+        let frame = try Self.frames(100..<101)[0]
+        let a = try int8.run([frame])[0].data, b = try reference.run([frame])[0].data
+        let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        #expect(worst < 1e-3, "kernels vs reference int8 model: worst relative difference \(worst)")
+    }
+
+    @Test(.enabled(if: sharedRoot != nil, Comment(rawValue: sharedMissing)))
+    func tablesThatDoNotFitTheModelAreRejectedByName() throws {
+        let layer = LayerQuantization(precision: .int8, input: "images")
+        var table = QuantizationTable(activations: [:], layers: ["no_such_conv": layer])
+        #expect { try Model(path: Self.modelPath, options: .init(quantization: table)) } throws: {
+            ($0 as? EngineError)?.code == .invalidQuantization && "\($0)".contains("no_such_conv")
+        }
+        // A real conv whose input has no activation entry.
+        let graph = Pipeline.optimize(try importYOLOX())
+        let conv = graph.nodes.first { if case .conv(let c) = $0.op { return c.group == 1 } else { return false } }!
+        table = QuantizationTable(activations: [:], layers: [conv.name: LayerQuantization(precision: .int8, input: graph[conv.inputs[0]].name)])
+        #expect { try Model(path: Self.modelPath, options: .init(quantization: table)) } throws: {
+            ($0 as? EngineError)?.code == .invalidQuantization && "\($0)".contains("no activations entry")
+        }
+        // Garbage JSON names the file.
+        let path = FileManager.default.temporaryDirectory.path + "/sentei-bad-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("{\"version\": 1}".utf8).write(to: URL(fileURLWithPath: path))
+        #expect { try QuantizationTable.load(path: path) } throws: {
+            ($0 as? EngineError)?.code == .invalidQuantization && "\($0)".contains(path)
+        }
+    }
+
+    func importYOLOX() throws -> Graph {
+        let bytes = [UInt8](FileManager.default.contents(atPath: Self.modelPath)!)
+        return try ONNXImporter.importModel(try readONNXModel(bytes: bytes, source: "yolox_nano.onnx"), source: "yolox_nano.onnx", inputShapes: [:])
+    }
+}
