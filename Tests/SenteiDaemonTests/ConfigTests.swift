@@ -313,6 +313,20 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         #expect(reloader.current.budgets.latencyMs == 50)
     }
 
+    @Test func aBrokenLadderOnReloadKeepsTheRunningModel() throws {
+        let path = NSTemporaryDirectory() + "sentei-reload-\(UUID().uuidString).toml"
+        let emptyLadder = NSTemporaryDirectory() + "sentei-ladder-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: emptyLadder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: emptyLadder) }
+        try write(base, to: path)
+        let initial = try SenteiConfig.load(path: path, environment: noCameraEnvironment)
+        let reloader = ConfigReloader(path: path, initial: initial, environment: noCameraEnvironment)
+        try write(base + "\n[model]\nladder = \"\(emptyLadder)\"\n", to: path)
+        guard case .rejected(let error) = reloader.reload() else { Issue.record("a ladder without manifest must be rejected"); return }
+        #expect(error.errors.map(\.key) == ["model.ladder"])
+        #expect(reloader.current.model == initial.model)
+    }
+
     @Test func cameraAndModelChangesAreClassified() throws {
         let old = try SenteiConfig.parse(base, file: "a", environment: noCameraEnvironment)
         var new = old

@@ -87,7 +87,14 @@ public final class ConfigReloader: Sendable {
         let candidate: SenteiConfig
         do {
             let unchecked = try SenteiConfig.load(path: path, environment: environment)
-            candidate = try SenteiConfig.load(path: path, environment: environment, labels: labels(unchecked.model))
+            let running = current.model
+            if unchecked.model.ladder != running.ladder || unchecked.model.manifest != running.manifest {
+                // A new model is checked whole (ladder hashes, manifest) before anything switches to it: a broken
+                // one is rejected here and the running model keeps going, instead of failing its cameras later.
+                candidate = try SenteiConfig.loadWithModel(path: path, environment: environment).config
+            } else {
+                candidate = try SenteiConfig.load(path: path, environment: environment, labels: labels(unchecked.model))
+            }
         } catch {
             return .rejected(error)
         }
