@@ -125,6 +125,12 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
             #expect(errors.first?.code == .syntax)
             #expect(errors.first?.line == line && errors.first?.column == column, "\(errors)")
         }
+        // A date-time with misplaced digits (fuzz reproducer) is a syntax error at the value; well-formed ones pass.
+        let badTime = configParseErrors("[[cameras]]\nname = \"a\"\nreplay = \"/x\"\n[cameras.extra]\nk = 1979-05-27T:0072:30Z\n")
+        #expect(badTime.count == 1 && badTime.first?.code == .syntax && badTime.first?.line == 5, "\(badTime)")
+        for good in ["a = 1979-05-27T07:32:00Z", "a = 1979-05-27 07:32:00.5-07:00", "a = 07:32:00", "a = 1979-05-27", "a = -3"] {
+            #expect(TOMLPrecheck.check(good + "\n") == nil, "\(good)")
+        }
         // Brackets that are not headers: arrays of inline tables, strings, quoted table names.
         let valid = "[detection]\nclasses = [\n  \"person\", # [ }\n]\n[ \"budgets\" ]\nlatency_ms = 5\n"
         #expect(TOMLPrecheck.check(valid) == nil)

@@ -96,12 +96,33 @@ struct TOMLPrecheck {
             guard ("0"..."9").contains(c) || c == "+" || c == "-" || c == "t" || c == "f" || c == "i" || c == "n" else {
                 throw problem("a value (string, number, boolean, date, array or inline table)")
             }
+            let start = i
             while let c = peek(), Self.isValueToken(c) { advance() }
             if peek() == " ", let next = peek(1), ("0"..."9").contains(next), (i >= 1 && ("0"..."9").contains(chars[i - 1])) {
                 advance()
                 while let c = peek(), Self.isValueToken(c) { advance() }
             }
+            try dateOrTime(from: start)
         }
+    }
+
+    /// toml++ asserts on date/time tokens with misplaced digits (`1979-05-27T:0072:30Z`), so anything that looks
+    /// like a date or a time must have the exact TOML 1.0 shape (seconds optional, as toml++ accepts).
+    private mutating func dateOrTime(from start: Int) throws(Problem) {
+        var token = String.UnicodeScalarView()
+        token.append(contentsOf: chars[start..<i])
+        let text = String(token)
+        guard text.contains(":") || text.prefixMatch(of: /\d{4}-/) != nil else { return }
+        let time = #"\d{2}:\d{2}(:\d{2}(\.\d+)?)?"#
+        let dateTime = try? Regex(#"\d{4}-\d{2}-\d{2}([Tt ]"# + time + #"([Zz]|[+-]\d{2}:\d{2})?)?"#)
+        let localTime = try? Regex(time)
+        if let dateTime, text.wholeMatch(of: dateTime) != nil { return }
+        if let localTime, text.wholeMatch(of: localTime) != nil { return }
+        let end = i
+        i = start
+        let problem = problem("a date-time like 1979-05-27T07:32:00Z or a time like 07:32:00", found: "'\(text)'")
+        i = end
+        throw problem
     }
 
     private mutating func array() throws(Problem) {
