@@ -5,7 +5,8 @@
 # worker. Exits non-zero if libFuzzer finds a crash, a broken invariant (Tests/fuzz/ConfigParserFuzz.swift), a
 # memory error or a timeout; the reproducer is kept and its path printed.
 #
-# Usage: scripts/fuzz-config.sh [seconds]      env: SWIFTC, CLANGXX, FUZZ_WORKDIR, TOMLKIT_DIR (a TOMLKit checkout)
+# Usage: scripts/fuzz-config.sh [seconds]      env: SWIFTC, CLANGXX, FUZZ_WORKDIR, TOMLKIT_DIR (a TOMLKit checkout),
+#   SENTEI_FUZZ_SEED (default 1, so the CI smoke run is repeatable; pick others for longer hunts)
 set -euo pipefail
 
 seconds="${1:-300}"
@@ -115,7 +116,7 @@ echo "fuzz-config: $(ls "$work/corpus" | wc -l) seeds; running for ${seconds}s"
 # the shipped config per parse; the daemon parses at start and twice per SIGHUP). Crashes, invariant failures,
 # overflows and timeouts still count.
 status=0
-ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" SWIFT_BACKTRACE="enable=no" "$work/fuzz-config" "$work/corpus" -max_total_time="$seconds" -max_len=8192 -timeout=10 -dict="$work/config.dict" -detect_leaks=0 \
+ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" SWIFT_BACKTRACE="enable=no" "$work/fuzz-config" "$work/corpus" -max_total_time="$seconds" -seed="${SENTEI_FUZZ_SEED:-1}" -max_len=8192 -timeout=10 -dict="$work/config.dict" -detect_leaks=0 \
     -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/fuzz.log" |
     grep -E "^#[0-9]+[[:space:]]+(INITED|pulse|DONE)|ERROR|SUMMARY|stat::|Test unit written|Fatal error|Precondition" || true
 status="${PIPESTATUS[0]}"

@@ -10,7 +10,9 @@ let fuzzEnvironment = ConfigEnvironment(videoDevices: { [] }, replayCandidates: 
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfigParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    // `SenteiConfig.load` refuses a file that is not UTF-8 before parsing ("expected UTF-8 text"), so the parser
+    // only ever sees valid text; lossy decoding here would feed it U+FFFD text no real file produces.
+    guard let text = String(validating: UnsafeBufferPointer(start: data, count: size), as: UTF8.self) else { return 0 }
     let lineCount = text.split(separator: "\n", omittingEmptySubsequences: false).count
     do {
         let config = try SenteiConfig.parse(text, file: "fuzz.toml", environment: fuzzEnvironment, labels: fuzzLabels)
