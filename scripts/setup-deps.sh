@@ -8,6 +8,7 @@ apt_packages=(
   libonnx-testdata                                                      # ONNX backend node test cases
   qemu-user                                                             # ISA dispatch tests (Haswell, Nehalem)
   systemd                                                               # systemd-analyze verify/security
+  gcc                                                                   # the LD_PRELOAD allocation counter (check-allocations.py)
   bc curl ca-certificates
 )
 missing=()

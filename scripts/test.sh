@@ -37,6 +37,7 @@ step "swift tests" swift test -c release --skip-build
 step "engine parity vs ONNX Runtime" python3 scripts/reference/engine_parity.py "$bin" "$SENTEI_SHARED"
 step "vision reference check (ORT + numpy, pycocotools)" env SENTEI="$bin" SWIFT_CONFIGURATION=release SWIFT_SKIP_BUILD=1 scripts/reference/vision_check.sh .build
 step "training gradients vs PyTorch" python3 scripts/reference/train_parity.py "$bin"
+step "no heap allocation per frame (engine, ladder switches)" python3 scripts/check-allocations.py --sentei "$bin" --senteid .build/release/senteid --shared "$SENTEI_SHARED"
 step "shipped config validates" "$bin" config check --no-model config/sentei.toml
 step "systemd unit verifies" verify_unit
 step "systemd exposure score <= 1.0" systemd-analyze security --offline=yes --threshold=10 systemd/sentei.service

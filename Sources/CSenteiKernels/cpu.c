@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -47,6 +49,8 @@ int sk_futex_wake(uint32_t *addr, int n) {
     return r >= 0 ? (int)r : -errno;
 }
 
+void sk_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
 int sk_pin_thread(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -79,4 +83,26 @@ void sk_release_free_memory(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);
 #endif
+}
+
+// Per-thread kernel scratch: grown on demand, kept for the thread's life (freed by the key's destructor), so the
+// steady state of inference allocates nothing.
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static __thread void *scratch_block;
+static __thread size_t scratch_capacity;
+
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+
+void *sk_thread_scratch(size_t bytes) {
+    if (bytes <= scratch_capacity) return scratch_block;
+    pthread_once(&scratch_once, make_scratch_key);
+    size_t capacity = bytes < 65536 ? 65536 : (bytes + 4095) & ~(size_t)4095;
+    void *block = NULL;
+    if (posix_memalign(&block, 64, capacity) != 0) return NULL;
+    free(scratch_block);
+    scratch_block = block;
+    scratch_capacity = capacity;
+    pthread_setspecific(scratch_key, block);
+    return block;
 }

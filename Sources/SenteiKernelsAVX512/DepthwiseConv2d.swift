@@ -130,66 +130,68 @@ extension FloatKernels {
     // [zero row][4 cached rows][one output vector][stride 2: the padded row before it is split]
     let total = rowFloats &* (1 &+ cacheSlots) &+ vw &+ (strideW == 2 ? rowFloats : 0)
     // The cache's tags (channel·h + row of each slot) live in front of the floats, one cache line.
-    let raw = UnsafeMutableRawPointer.allocate(byteCount: 64 &+ total &* 4, alignment: 64)
-    defer { raw.deallocate() }
-    let tags = raw.assumingMemoryBound(to: Int.self)
-    for slot in 0..<cacheSlots { tags[slot] = -1 }
-    let scratch = (raw + 64).assumingMemoryBound(to: Float.self)
-    sk_pad_row(scratch, 0, scratch, 0, rowFloats)
-    let zeroRow = UnsafePointer(scratch)
-    let slots = scratch + rowFloats
-    let tail = slots + cacheSlots &* rowFloats
-    let staging = tail + vw
+    // The thread's kernel scratch (a heap block per call was an allocation per layer per frame).
+    do {
+        let raw = threadScratch(64 &+ total &* 4)
+        let tags = raw.assumingMemoryBound(to: Int.self)
+        for slot in 0..<cacheSlots { tags[slot] = -1 }
+        let scratch = (raw + 64).assumingMemoryBound(to: Float.self)
+        sk_pad_row(scratch, 0, scratch, 0, rowFloats)
+        let zeroRow = UnsafePointer(scratch)
+        let slots = scratch + rowFloats
+        let tail = slots + cacheSlots &* rowFloats
+        let staging = tail + vw
 
-    /// Input row iy of channel c, zero-padded (and split for stride 2); out-of-image rows read zeros.
-    @inline(__always) func paddedRow(_ c: Int, _ iy: Int) -> UnsafePointer<Float> {
-        if iy < 0 || iy >= h { return zeroRow }
-        let key = c &* h &+ iy, slot = iy & 3
-        let dst = slots + slot &* rowFloats
-        if tags[slot] == key { return UnsafePointer(dst) }
-        tags[slot] = key
-        let src = input + (c &* inputChannelStride &+ iy &* w)
-        let row = strideW == 1 ? dst : staging
-        // Columns of the padded row that hold input: [lo, hi) ↔ input [lo − padLeft, hi − padLeft).
-        let lo = min(max(padLeft, 0), rowFloats), hi = min(max(padLeft &+ w, lo), rowFloats)
-        sk_pad_row(src + (lo &- padLeft), hi &- lo, row, lo, rowFloats)
-        if strideW == 2 { sk_deinterleave2(staging, dst, dst + half, half) }
-        return UnsafePointer(dst)
-    }
+        /// Input row iy of channel c, zero-padded (and split for stride 2); out-of-image rows read zeros.
+        @inline(__always) func paddedRow(_ c: Int, _ iy: Int) -> UnsafePointer<Float> {
+            if iy < 0 || iy >= h { return zeroRow }
+            let key = c &* h &+ iy, slot = iy & 3
+            let dst = slots + slot &* rowFloats
+            if tags[slot] == key { return UnsafePointer(dst) }
+            tags[slot] = key
+            let src = input + (c &* inputChannelStride &+ iy &* w)
+            let row = strideW == 1 ? dst : staging
+            // Columns of the padded row that hold input: [lo, hi) ↔ input [lo − padLeft, hi − padLeft).
+            let lo = min(max(padLeft, 0), rowFloats), hi = min(max(padLeft &+ w, lo), rowFloats)
+            sk_pad_row(src + (lo &- padLeft), hi &- lo, row, lo, rowFloats)
+            if strideW == 2 { sk_deinterleave2(staging, dst, dst + half, half) }
+            return UnsafePointer(dst)
+        }
 
-    // Rows are stored raw and activated in runs of consecutive rows (contiguous in the output plane) while
-    // they are still in L1: the activation then has whole vectors of independent work instead of one short
-    // dependent chain after every row's convolution.
-    var runStart = output, runCount = 0
-    for item in items {
-        let c = item / ho, oy = item % ho
-        let iy0 = oy &* strideH &- padTop
-        let rows = (UnsafeRawPointer(paddedRow(c, iy0)), UnsafeRawPointer(paddedRow(c, iy0 &+ 1)),
-                    UnsafeRawPointer(paddedRow(c, iy0 &+ 2)))
-        let wc = weights + c &* 9
-        let w0 = FVec(repeating: wc[0]), w1 = FVec(repeating: wc[1]), w2 = FVec(repeating: wc[2])
-        let w3 = FVec(repeating: wc[3]), w4 = FVec(repeating: wc[4]), w5 = FVec(repeating: wc[5])
-        let w6 = FVec(repeating: wc[6]), w7 = FVec(repeating: wc[7]), w8 = FVec(repeating: wc[8])
-        let bv = FVec(repeating: bias?[c] ?? 0)
-        let dst = output + (c &* outputChannelStride &+ oy &* wo)
-        if dst != runStart + runCount || runCount >= 2048 {
-            activateRow(runStart, runCount, activation)
-            runStart = dst
-            runCount = 0
+        // Rows are stored raw and activated in runs of consecutive rows (contiguous in the output plane) while
+        // they are still in L1: the activation then has whole vectors of independent work instead of one short
+        // dependent chain after every row's convolution.
+        var runStart = output, runCount = 0
+        for item in items {
+            let c = item / ho, oy = item % ho
+            let iy0 = oy &* strideH &- padTop
+            let rows = (UnsafeRawPointer(paddedRow(c, iy0)), UnsafeRawPointer(paddedRow(c, iy0 &+ 1)),
+                        UnsafeRawPointer(paddedRow(c, iy0 &+ 2)))
+            let wc = weights + c &* 9
+            let w0 = FVec(repeating: wc[0]), w1 = FVec(repeating: wc[1]), w2 = FVec(repeating: wc[2])
+            let w3 = FVec(repeating: wc[3]), w4 = FVec(repeating: wc[4]), w5 = FVec(repeating: wc[5])
+            let w6 = FVec(repeating: wc[6]), w7 = FVec(repeating: wc[7]), w8 = FVec(repeating: wc[8])
+            let bv = FVec(repeating: bias?[c] ?? 0)
+            let dst = output + (c &* outputChannelStride &+ oy &* wo)
+            if dst != runStart + runCount || runCount >= 2048 {
+                activateRow(runStart, runCount, activation)
+                runStart = dst
+                runCount = 0
+            }
+            runCount &+= wo
+            let weights9 = (w0, w1, w2, w3, w4, w5, w6, w7, w8)
+            if strideW == 1 {
+                depthwise3x3RowVectors(rows.0, rows.0 + 4, rows.0 + 8, rows.1, rows.1 + 4, rows.1 + 8, rows.2,
+                                       rows.2 + 4, rows.2 + 8, weights9, bias: bv, dst: dst, wo: wo, tail: tail)
+            } else {
+                // Stride 2 reads even[ox], odd[ox] (half floats further) and even[ox+1].
+                let odd = half &* 4
+                depthwise3x3RowVectors(rows.0, rows.0 + odd, rows.0 + 4, rows.1, rows.1 + odd, rows.1 + 4, rows.2,
+                                       rows.2 + odd, rows.2 + 4, weights9, bias: bv, dst: dst, wo: wo, tail: tail)
+            }
         }
-        runCount &+= wo
-        let weights9 = (w0, w1, w2, w3, w4, w5, w6, w7, w8)
-        if strideW == 1 {
-            depthwise3x3RowVectors(rows.0, rows.0 + 4, rows.0 + 8, rows.1, rows.1 + 4, rows.1 + 8, rows.2,
-                                   rows.2 + 4, rows.2 + 8, weights9, bias: bv, dst: dst, wo: wo, tail: tail)
-        } else {
-            // Stride 2 reads even[ox], odd[ox] (half floats further) and even[ox+1].
-            let odd = half &* 4
-            depthwise3x3RowVectors(rows.0, rows.0 + odd, rows.0 + 4, rows.1, rows.1 + odd, rows.1 + 4, rows.2,
-                                   rows.2 + odd, rows.2 + 4, weights9, bias: bv, dst: dst, wo: wo, tail: tail)
-        }
+        activateRow(runStart, runCount, activation)
     }
-    activateRow(runStart, runCount, activation)
 }
 
 /// One output row of a 3×3 depthwise conv from nine tap rows (tap k of output ox at tk + ox floats), raw (no

@@ -47,8 +47,7 @@ public enum FloatKernels {
         let epilogue = (bias: bias, residual: residual, ldr: ldr, activation: activation)
         if n < nr {
             // Narrower than one tile: B is copied into a zero-padded K×NR panel (tiny shapes only).
-            let panel = malloc(max(k, 1) &* nr &* 4)!.assumingMemoryBound(to: Float.self)
-            defer { free(panel) }
+            let panel = threadScratch(max(k, 1) &* nr &* 4).assumingMemoryBound(to: Float.self)
             for kk in 0..<k {
                 let src = b + kk &* ldb, dst = panel + kk &* nr
                 for j in 0..<nr { dst[j] = j < n ? src[j] : 0 }

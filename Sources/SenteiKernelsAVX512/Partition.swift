@@ -1,4 +1,5 @@
 // How kernels split their own work between parts (ith of nth).
+import CSenteiKernels
 
 /// Part ith's half-open share [lo, hi) of `total` items, in nth near-equal contiguous ranges.
 @inline(__always) func partRange(_ total: Int, _ ith: Int, _ nth: Int) -> (lo: Int, hi: Int) {
@@ -25,4 +26,11 @@
     }
     let r = partRange(panels, ith, nth)
     return (r.lo, r.hi, 0, strips)
+}
+
+/// The calling thread's kernel scratch (CSenteiKernels `sk_thread_scratch`): allocated once per thread and grown
+/// on demand, so kernels allocate nothing per call. A kernel holds it for its call only.
+@inline(__always) func threadScratch(_ bytes: Int) -> UnsafeMutableRawPointer {
+    guard let block = sk_thread_scratch(bytes) else { fatalError("out of memory: \(bytes) bytes of kernel scratch") }
+    return block
 }

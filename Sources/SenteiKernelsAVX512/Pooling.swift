@@ -104,57 +104,59 @@ let maxPoolCacheSlots = 16
     // Output ox reads padded[ox ..< ox + kw].
     let paddedFloats = ceilDiv(outLanes &+ kw, vw) &* vw
     let slots = maxPoolCacheSlots
-    // [tags][window row pointers][padded row][cached row maxima × slots][one output vector]
-    let raw = malloc(slots &* 16 &+ (paddedFloats &+ slots &* outLanes &+ vw) &* 4)!
-    defer { free(raw) }
-    let tags = raw.assumingMemoryBound(to: Int.self)
-    for slot in 0..<slots { tags[slot] = -1 }
-    let window = (raw + slots &* 8).assumingMemoryBound(to: UnsafeRawPointer.self)
-    let padded = (raw + slots &* 16).assumingMemoryBound(to: Float.self)
-    let cache = padded + paddedFloats
-    let tail = cache + slots &* outLanes
+    // [tags][window row pointers][padded row][cached row maxima × slots][one output vector], in the thread's
+    // kernel scratch (a malloc per call was an allocation per layer per frame).
+    do {
+        let raw = threadScratch(slots &* 16 &+ (paddedFloats &+ slots &* outLanes &+ vw) &* 4)
+        let tags = raw.assumingMemoryBound(to: Int.self)
+        for slot in 0..<slots { tags[slot] = -1 }
+        let window = (raw + slots &* 8).assumingMemoryBound(to: UnsafeRawPointer.self)
+        let padded = (raw + slots &* 16).assumingMemoryBound(to: Float.self)
+        let cache = padded + paddedFloats
+        let tail = cache + slots &* outLanes
 
-    /// max over the kw-wide windows of input row iy of channel c (window start ox − padLeft).
-    @inline(__always) func rowMaxima(_ c: Int, _ iy: Int) -> UnsafeRawPointer {
-        let key = c &* h &+ iy, slot = iy & (slots &- 1)
-        let dst = cache + slot &* outLanes
-        if tags[slot] == key { return UnsafeRawPointer(dst) }
-        tags[slot] = key
-        let lo = min(max(padLeft, 0), paddedFloats), hi = min(max(padLeft &+ w, lo), paddedFloats)
-        sk_fill_row(input + (c &* inputChannelStride &+ iy &* w &+ lo &- padLeft), hi &- lo, padded, lo,
-                    paddedFloats, -Float.infinity)
-        let src = UnsafeRawPointer(padded), out = UnsafeMutableRawPointer(dst)
-        var ox = 0
-        while ox < outLanes {
-            var m = src.loadUnaligned(fromByteOffset: ox &* 4, as: FVec.self)
-            for kx in 1..<max(kw, 1) {
-                m = vmax(m, src.loadUnaligned(fromByteOffset: (ox &+ kx) &* 4, as: FVec.self))
-            }
-            out.storeBytes(of: m, toByteOffset: ox &* 4, as: FVec.self)
-            ox &+= vw
-        }
-        return UnsafeRawPointer(dst)
-    }
-
-    for item in items {
-        let c = item / ho, oy = item % ho
-        // Window rows inside the image (padding never wins; every window overlaps the image).
-        let iyA = max(0, oy &- padTop), iyB = min(h, oy &- padTop &+ kh)
-        let rows = max(0, iyB &- iyA)
-        for j in 0..<rows { window[j] = rowMaxima(c, iyA &+ j) }
-        let dst = output + (c &* outputChannelStride &+ oy &* wo)
-        let out = UnsafeMutableRawPointer(dst)
-        var ox = 0
-        while ox < outLanes {
-            var m = FVec(repeating: -Float.infinity)
-            for j in 0..<rows { m = vmax(m, window[j].loadUnaligned(fromByteOffset: ox &* 4, as: FVec.self)) }
-            if ox &+ vw <= wo {
+        /// max over the kw-wide windows of input row iy of channel c (window start ox − padLeft).
+        @inline(__always) func rowMaxima(_ c: Int, _ iy: Int) -> UnsafeRawPointer {
+            let key = c &* h &+ iy, slot = iy & (slots &- 1)
+            let dst = cache + slot &* outLanes
+            if tags[slot] == key { return UnsafeRawPointer(dst) }
+            tags[slot] = key
+            let lo = min(max(padLeft, 0), paddedFloats), hi = min(max(padLeft &+ w, lo), paddedFloats)
+            sk_fill_row(input + (c &* inputChannelStride &+ iy &* w &+ lo &- padLeft), hi &- lo, padded, lo,
+                        paddedFloats, -Float.infinity)
+            let src = UnsafeRawPointer(padded), out = UnsafeMutableRawPointer(dst)
+            var ox = 0
+            while ox < outLanes {
+                var m = src.loadUnaligned(fromByteOffset: ox &* 4, as: FVec.self)
+                for kx in 1..<max(kw, 1) {
+                    m = vmax(m, src.loadUnaligned(fromByteOffset: (ox &+ kx) &* 4, as: FVec.self))
+                }
                 out.storeBytes(of: m, toByteOffset: ox &* 4, as: FVec.self)
-            } else {
-                UnsafeMutableRawPointer(tail).storeBytes(of: m, toByteOffset: 0, as: FVec.self)
-                sk_pad_row(tail, wo &- ox, dst + ox, 0, wo &- ox)
+                ox &+= vw
             }
-            ox &+= vw
+            return UnsafeRawPointer(dst)
+        }
+
+        for item in items {
+            let c = item / ho, oy = item % ho
+            // Window rows inside the image (padding never wins; every window overlaps the image).
+            let iyA = max(0, oy &- padTop), iyB = min(h, oy &- padTop &+ kh)
+            let rows = max(0, iyB &- iyA)
+            for j in 0..<rows { window[j] = rowMaxima(c, iyA &+ j) }
+            let dst = output + (c &* outputChannelStride &+ oy &* wo)
+            let out = UnsafeMutableRawPointer(dst)
+            var ox = 0
+            while ox < outLanes {
+                var m = FVec(repeating: -Float.infinity)
+                for j in 0..<rows { m = vmax(m, window[j].loadUnaligned(fromByteOffset: ox &* 4, as: FVec.self)) }
+                if ox &+ vw <= wo {
+                    out.storeBytes(of: m, toByteOffset: ox &* 4, as: FVec.self)
+                } else {
+                    UnsafeMutableRawPointer(tail).storeBytes(of: m, toByteOffset: 0, as: FVec.self)
+                    sk_pad_row(tail, wo &- ox, dst + ox, 0, wo &- ox)
+                }
+                ox &+= vw
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SenteiDaemon
 import SenteiEngine
 import SenteiPrune
 import SenteiVision
@@ -91,6 +92,18 @@ struct HealCommand: ParsableCommand {
     @Option(name: .long, help: "Write a JSON report (curves and results) to this file.")
     var report: String?
 
+    @Flag(name: .long, help: "Ladder: prune → heal → prune. Rungs of one size are healed from the smallest cut up; each deeper rung is re-pruned from the previous healed one (to its own MACs) instead of taken from the one-shot cut, then healed.")
+    var iterative = false
+
+    @Flag(name: .long, help: "Iterative: cut every channel group by the same fraction (as `sentei prune --uniform`) instead of by measured sensitivity.")
+    var uniform = false
+
+    @Option(name: .long, help: "Iterative: calibration frames (from the training frames) for re-pruning's channel choice and least-squares refit.")
+    var pruneFrames = 32
+
+    @Option(name: .long, help: "Watts per fully busy core for the CPU-time energy estimate, used only when no RAPL or hwmon meter is readable (as the daemon's estimate_watts_per_core).")
+    var wattsPerCore = 4.0
+
     func validate() throws {
         guard (ladder == nil) != (student == nil) else { throw ValidationError("give a ladder directory or --student (with --teacher, --out), not both") }
         if student != nil, teacher == nil || out == nil { throw ValidationError("--student needs --teacher and --out") }
@@ -99,13 +112,16 @@ struct HealCommand: ParsableCommand {
             throw ValidationError("--batch, --holdout, --eval-every, --checkpoint-every must be ≥ 1 and --size a multiple of 32")
         }
         guard OptimizerSettings.Kind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adam or sgd") }
+        if iterative, ladder == nil { throw ValidationError("--iterative needs a ladder directory") }
+        guard pruneFrames >= 1 else { throw ValidationError("--prune-frames must be ≥ 1") }
+        guard wattsPerCore.isFinite, (0.1...100).contains(wattsPerCore) else { throw ValidationError("--watts-per-core must be in 0.1...100") }
     }
 
     func run() throws {
         let threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         if let student, let teacher, let out {
             let detectorManifest = try ModelManifest.load(path: try manifest ?? Self.findManifest(for: teacher))
-            let session = try HealingSession(command: self, manifest: detectorManifest, threads: threadCount)
+            let session = try HealingSession(command: self, manifest: detectorManifest, threads: threadCount, powerMeter: probeMeter())
             let result = try session.heal(studentPath: student, teacherPath: teacher, name: (student as NSString).lastPathComponent,
                                           checkpoint: checkpoint)
             try session.write(result, to: out)
@@ -123,18 +139,28 @@ struct HealCommand: ParsableCommand {
             ?? Self.findManifest(for: teacherPath)
         let detectorManifest = try ModelManifest.load(path: manifestPath)
         let wanted = levels.map { Set($0.split(separator: ",").map { String($0) }) }
-        let session = try HealingSession(command: self, manifest: detectorManifest, threads: threads)
+        let session = try HealingSession(command: self, manifest: detectorManifest, threads: threads, powerMeter: probeMeter())
         var results: [HealingSession.Result] = []
-        for index in ladderManifest.levels.indices {
+        // Iterative mode grows each deeper rung from the last healed one of its size, so rungs go smallest cut first.
+        let order = ladderManifest.levels.indices.sorted { a, b in
+            let x = ladderManifest.levels[a], y = ladderManifest.levels[b]
+            return iterative ? (x.inputSize, x.cut) < (y.inputSize, y.cut) : a < b
+        }
+        var grown: [Int: Graph] = [:]
+        for index in order {
             let level = ladderManifest.levels[index]
             guard level.precision == .fp32, level.cut > 0, wanted?.contains(level.name) ?? true else { continue }
             let studentPath = (directory as NSString).appendingPathComponent(level.file)
+            var studentGraph: Graph?
+            if iterative, let healed = grown[level.inputSize] {
+                studentGraph = try session.regrow(healed, to: level, oneShotPath: studentPath)
+            }
             // Teacher: the unpruned fp32 rung at the same input size, else the base model imported at that size.
-            let unpruned = ladderManifest.levels.first { $0.precision == .fp32 && $0.cut == 0 && $0.inputSize == level.inputSize }
+            let unpruned = ladderManifest.unprunedLevel(size: level.inputSize)
             let rungTeacher = unpruned.map { (directory as NSString).appendingPathComponent($0.file) } ?? teacherPath
             // Agreement in the manifest is against the unpruned model at its own size: score the healed rung the same way.
-            let reference = ladderManifest.levels.first { $0.precision == .fp32 && $0.cut == 0 && $0.agreement >= 1 - 1e-9 }
-            let result = try session.heal(studentPath: studentPath, teacherPath: rungTeacher, name: level.name,
+            let reference = ladderManifest.agreementReference
+            let result = try session.heal(studentPath: studentPath, studentGraph: studentGraph, teacherPath: rungTeacher, name: level.name,
                                           checkpoint: checkpoint.map { $0 + "." + level.name },
                                           referencePath: reference.map { (directory as NSString).appendingPathComponent($0.file) } ?? teacherPath)
             results.append(result)
@@ -143,20 +169,28 @@ struct HealCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(level.name): healing did not raise agreement on the held-out frames; the rung is kept unhealed\n".utf8))
                 continue
             }
-            let file = ((level.file as NSString).deletingPathExtension) + "_healed." + (level.file as NSString).pathExtension
+            let stem = (level.file as NSString).deletingPathExtension + (studentGraph == nil ? "" : "_grown")
+            let file = stem + "_healed." + (level.file as NSString).pathExtension
             let bytes = try session.write(result, to: (directory as NSString).appendingPathComponent(file))
-            var updated = level
-            updated.file = file
-            updated.sha256 = SHA256.hex(Data(bytes))
-            updated.healing = .init(steps: result.steps, cpuSeconds: result.cpuSeconds, energyJ: nil)
-            updated.agreement = after.map50_95
-            updated.agreementMAP50 = after.map50
-            ladderManifest.levels[index] = updated
+            grown[level.inputSize] = result.graph
+            // A re-pruned rung has its own channels: its MACs, parameters and latency are measured again.
+            if studentGraph != nil { try IterativePruning.remeasure(&ladderManifest.levels[index], graph: result.graph) }
+            ladderManifest.admitHealed(levelAt: index, file: file, bytes: bytes,
+                                       healing: .init(steps: result.steps, cpuSeconds: result.cpuSeconds, energyJ: result.energyJ,
+                                                      energyMeter: result.energyJ == nil ? nil : result.energyMeter),
+                                       agreement: after)
         }
         guard !results.isEmpty else { throw ValidationError("\(directory): no fp32 rung with a cut\(levels.map { " named \($0)" } ?? "") to heal") }
-        ladderManifest.markParetoFront()
         try ladderManifest.write(directory: directory)
         try session.writeReport(results, to: report)
+    }
+
+    /// The meter the daemon would choose here; the choice and every rejected better meter go to stderr once.
+    func probeMeter() -> any PowerMeter {
+        let result = PowerMeterProbe(wattsPerCore: wattsPerCore).probe()
+        for rejection in result.rejected { FileHandle.standardError.write(Data("heal: power meter \(rejection)\n".utf8)) }
+        FileHandle.standardError.write(Data("heal: energy measured by \(result.meter.name)\(result.meter.isEstimate ? " (an estimate: CPU time × \(wattsPerCore) W per core)" : "")\n".utf8))
+        return result.meter
     }
 
     static func findManifest(for model: String) throws -> String {
@@ -174,11 +208,4 @@ func parseRange(_ text: String, option: String) throws -> ClosedRange<Int> {
         throw ValidationError("\(option) '\(text)' must be FIRST-LAST with 1 ≤ FIRST ≤ LAST")
     }
     return a...b
-}
-
-/// Process CPU time (user + system), seconds.
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }

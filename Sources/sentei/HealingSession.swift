@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import SenteiCapture
+import SenteiDaemon
 import SenteiEngine
 import SenteiPrune
 import SenteiVision
@@ -13,6 +15,9 @@ final class HealingSession {
         var size: Int
         var steps: Int
         var cpuSeconds: Double
+        /// Joules spent on the rung by `energyMeter` (nil when no meter was given or an interval went unmeasured).
+        var energyJ: Double? = nil
+        var energyMeter: String? = nil
         var stepSeconds: Double
         var agreementBefore: EvaluationResult?
         var agreementAfter: EvaluationResult?
@@ -27,14 +32,20 @@ final class HealingSession {
     let manifest: ModelManifest
     let threads: Int
     let train: [RGBImage]
+    /// The training frames as read, for re-pruning's calibration (iterative mode).
+    let trainJPEGs: [(name: String, jpeg: [UInt8])]
     let holdout: [(name: String, jpeg: [UInt8])]
     /// The training size when given on the command line; otherwise each rung trains at its own input size.
     let sizeOverride: Int?
     let mot: LabeledDataset?
     var motTeacher: EvaluationResult?
+    /// The best power meter readable here (RAPL, hwmon, else the CPU-time estimate), for energy per rung.
+    let powerMeter: (any PowerMeter)?
+    let clock = SystemMonotonicClock()
 
-    init(command: HealCommand, manifest: ModelManifest, threads: Int) throws {
+    init(command: HealCommand, manifest: ModelManifest, threads: Int, powerMeter: (any PowerMeter)? = nil) throws {
         self.command = command
+        self.powerMeter = powerMeter
         self.manifest = manifest
         self.threads = threads
         var paths = try listJPEGs(under: command.calib).map { command.calib + "/" + $0 }
@@ -46,7 +57,7 @@ final class HealingSession {
             throw ValidationError("--calib \(command.calib): \(paths.count) frames selected, need more than --holdout \(command.holdout)")
         }
         let decoder = try JPEGDecoder()
-        var train: [RGBImage] = [], holdout: [(String, [UInt8])] = []
+        var train: [RGBImage] = [], holdout: [(String, [UInt8])] = [], trainJPEGs: [(String, [UInt8])] = []
         for (index, path) in paths.enumerated() {
             guard let data = FileManager.default.contents(atPath: path) else { throw VisionError(.io, "\(path): cannot read") }
             let bytes = [UInt8](data)
@@ -54,10 +65,12 @@ final class HealingSession {
                 holdout.append((path, bytes))
             } else {
                 let image = try decoder.decode(bytes, name: path, order: .rgb)
+                trainJPEGs.append((path, bytes))
                 train.append(RGBImage(width: image.width, height: image.height, pixels: image.pixels))
             }
         }
         self.train = train
+        self.trainJPEGs = trainJPEGs
         self.holdout = holdout
         sizeOverride = command.size
         guard manifest.inputWidth == manifest.inputHeight else { throw ValidationError("\(manifest.name): healing needs a square input") }
@@ -108,12 +121,16 @@ final class HealingSession {
 
     /// Trains one rung. Agreement is scored against `referencePath`'s detections (default: the teacher), at the
     /// student's own input size.
-    func heal(studentPath: String, teacherPath: String, name: String, checkpoint: String?, referencePath: String? = nil) throws -> Result {
+    func heal(studentPath: String, studentGraph: Graph? = nil, teacherPath: String, name: String, checkpoint: String?,
+              referencePath: String? = nil) throws -> Result {
         let cpuStart = processCPUSeconds()
+        let energy = powerMeter.map { EnergyIntegrator(meter: $0, nowNs: clock.nowNs()) }
         // The rung's own size (a compact model's fixed input, else the manifest's) unless --size overrides it.
-        let studentFull = try loadGraph(studentPath, size: nil)
+        // `studentGraph` (iterative mode: re-pruned from a healed rung) replaces the file's graph.
+        let studentFull = try studentGraph ?? loadGraph(studentPath, size: nil)
         let ownSize = studentFull.inputs.first.map { studentFull[$0].shape[3] } ?? manifest.inputWidth
         let size = sizeOverride ?? ownSize
+        if studentGraph != nil, size != ownSize { throw ValidationError("\(name): a re-pruned rung trains at its own \(ownSize) px; omit --size") }
         let manifest = ownSize == self.manifest.inputWidth ? self.manifest : try self.manifest.atInputSize(ownSize)
         let student = size == ownSize ? studentFull : try loadGraph(studentPath, size: size)
         let teacher = try loadGraph(teacherPath, size: size)
@@ -139,82 +156,99 @@ final class HealingSession {
         log(String(format: "%@: before healing: agreement mAP50 %.3f (mAP %.3f)%@", name, result.agreementBefore!.map50,
                    result.agreementBefore!.map50_95, result.motBefore.map { String(format: ", person AP50 %.3f AP50-95 %.3f", $0.map50, $0.map50_95) } ?? ""))
 
-        var settings = OptimizerSettings()
-        settings.kind = OptimizerSettings.Kind(rawValue: command.optimizer)!
-        settings.learningRate = command.lr
-        settings.weightDecay = command.weightDecay
-        settings.totalSteps = command.steps ?? 1_000_000
-        settings.warmupSteps = min(20, max(1, settings.totalSteps / 10))
-        let trainer = try DistillationTrainer(student: student, teacher: teacher, settings: settings, threads: threads)
-        trainer.loss.featureWeight = command.featureWeight
+        var settings = RungHealer.Settings()
+        settings.optimizer.kind = OptimizerSettings.Kind(rawValue: command.optimizer)!
+        settings.optimizer.learningRate = command.lr
+        settings.optimizer.weightDecay = command.weightDecay
+        settings.batch = command.batch
+        settings.featureWeight = command.featureWeight
+        settings.seed = command.seed
+        settings.threads = threads
+        let budget: RungHealer.Budget = command.steps.map { .steps($0) } ?? .cpuSeconds(command.minutes! * 60)
+        let healer = try RungHealer(student: student, teacher: teacher, frames: train, manifest: manifest, settings: settings, budget: budget)
+        let trainer = healer.trainer
         result.features = trainer.features.map(\.name)
         log("\(name): \(trainer.student.parameters.count) parameters, features matched: \(result.features.joined(separator: ", ")); training memory \(trainer.student.memoryBytes / 1_000_000) MB + teacher \(trainer.teacher.memoryBytes / 1_000_000) MB")
-        var spentBefore = 0.0
+        var energyBefore = 0.0
         if let checkpoint, FileManager.default.fileExists(atPath: checkpoint) {
             let saved = try Checkpoint.read(from: checkpoint)
             try trainer.restore(saved, path: checkpoint)
             trainer.optimizer.settings = saved.header.settings
-            spentBefore = saved.header.extra["cpu_seconds"] ?? 0
+            healer.spentBefore = saved.header.extra["cpu_seconds"] ?? 0
+            energyBefore = saved.header.extra["energy_j"] ?? 0
             log("\(name): resumed from \(checkpoint) at step \(trainer.optimizer.step)")
         }
-        let budget = command.minutes.map { $0 * 60 }
         let loopStart = processCPUSeconds()
-        var firstStepCPU: Double?
-        while true {
-            let step = trainer.optimizer.step
-            let spent = spentBefore + processCPUSeconds() - cpuStart
-            if let steps = command.steps, step >= steps { break }
-            if let budget, spent >= budget { break }
-            let stepStart = processCPUSeconds()
-            let images = (0..<command.batch).map { i -> [Float] in
-                var g = SplitMix64(seed: command.seed, step: step, index: i)
-                return augmenter.sample(train, using: &g)
-            }
-            let stats = try trainer.step(images)
-            let stepCPU = processCPUSeconds() - stepStart
-            if firstStepCPU == nil {
-                firstStepCPU = stepCPU
-                // Fit the cosine schedule to the CPU budget once the cost of a step is known.
-                if let budget, command.steps == nil, trainer.optimizer.settings.totalSteps == 1_000_000 {
-                    let remaining = budget - (spentBefore + processCPUSeconds() - cpuStart)
-                    let estimate = max(trainer.optimizer.step + 1, trainer.optimizer.step + Int(remaining / (stepCPU * 1.1)))
-                    trainer.optimizer.settings.totalSteps = estimate
-                    trainer.optimizer.settings.warmupSteps = min(20, max(1, estimate / 10))
-                }
-            }
+        func checkpointExtra(cpu: Double) -> [String: Double] {
+            energy?.sample(nowNs: clock.nowNs())
+            return ["cpu_seconds": cpu, "energy_j": energyBefore + (energy?.joules ?? 0)]
+        }
+        try healer.run(cpuStart: cpuStart) { progress in
+            energy?.sample(nowNs: clock.nowNs())
             var agreement: Double?
-            let done = trainer.optimizer.step
+            let done = progress.step
             if done % command.evalEvery == 0 {
                 agreement = try scorer.score(try detector(trainer.healedGraph, manifest: manifest)).map50
             }
-            let cpu = spentBefore + processCPUSeconds() - cpuStart
-            result.curve.append((done, stats.terms.total, stats.terms, agreement, cpu))
-            let t = stats.terms
+            let cpu = healer.spentBefore + processCPUSeconds() - cpuStart
+            result.curve.append((done, progress.stats.terms.total, progress.stats.terms, agreement, cpu))
+            let t = progress.stats.terms
             FileHandle.standardError.write(Data(String(
                 format: "\r%@ step %d/%d  loss %.4f (obj %.3f cls %.3f box %.3f feat %.3f)  agreement %@  lr %.1e  %.2f s/step  cpu %.0f s   ",
-                name, done, trainer.optimizer.settings.totalSteps, t.total, t.objectness, t.classes, t.box, t.features,
-                agreement.map { String(format: "%.3f", $0) } ?? "  -  ", stats.learningRate, stepCPU, cpu).utf8))
+                name, done, progress.totalSteps, t.total, t.objectness, t.classes, t.box, t.features,
+                agreement.map { String(format: "%.3f", $0) } ?? "  -  ", progress.stats.learningRate, progress.stepCPU, cpu).utf8))
             if agreement != nil { FileHandle.standardError.write(Data("\n".utf8)) }
             if let checkpoint, done % command.checkpointEvery == 0 {
-                try trainer.checkpoint(seed: command.seed, extra: ["cpu_seconds": cpu]).write(to: checkpoint)
+                try trainer.checkpoint(seed: command.seed, extra: checkpointExtra(cpu: cpu)).write(to: checkpoint)
             }
         }
         FileHandle.standardError.write(Data("\n".utf8))
         if let checkpoint {
-            try trainer.checkpoint(seed: command.seed, extra: ["cpu_seconds": spentBefore + processCPUSeconds() - cpuStart]).write(to: checkpoint)
+            try trainer.checkpoint(seed: command.seed, extra: checkpointExtra(cpu: healer.spentBefore + processCPUSeconds() - cpuStart)).write(to: checkpoint)
         }
         result.steps = trainer.optimizer.step
         result.stepSeconds = result.steps > 0 ? (processCPUSeconds() - loopStart) / Double(max(result.steps - (result.curve.first?.step ?? 1) + 1, 1)) : 0
-        result.cpuSeconds = spentBefore + processCPUSeconds() - cpuStart
+        result.cpuSeconds = healer.spentBefore + processCPUSeconds() - cpuStart
+        if let energy {
+            energy.sample(nowNs: clock.nowNs())
+            result.energyMeter = energy.label
+            if energy.isComplete {
+                result.energyJ = energyBefore + energy.joules
+            } else {
+                log(String(format: "%@: %@ could not account for %.1f s of healing; energy not recorded", name, energy.label, energy.unaccountedSeconds))
+            }
+        }
         result.graph = trainer.student.parameters.applied(to: studentFull)
         let after = try detector(result.graph, manifest: manifest)
         result.agreementAfter = try scorer.score(after)
         result.motAfter = evaluateMOT(after)
-        log(String(format: "%@: after %d steps (%.0f CPU s): agreement mAP50 %.3f (mAP %.3f)%@%@", name, result.steps, result.cpuSeconds,
+        log(String(format: "%@: after %d steps (%.0f CPU s%@): agreement mAP50 %.3f (mAP %.3f)%@%@", name, result.steps, result.cpuSeconds,
+                   result.energyJ.map { String(format: ", %.0f J by %@", $0, result.energyMeter ?? "?") } ?? "",
                    result.agreementAfter!.map50, result.agreementAfter!.map50_95,
                    result.motAfter.map { String(format: ", person AP50 %.3f AP50-95 %.3f", $0.map50, $0.map50_95) } ?? "",
                    result.motTeacher.map { String(format: " (unpruned: AP50 %.3f AP50-95 %.3f)", $0.map50, $0.map50_95) } ?? ""))
         return result
+    }
+
+    /// Iterative mode: `healed` (the previous healed rung of this size) pruned again down to the MACs of `level`'s
+    /// one-shot cut at `oneShotPath`, calibrated on the training frames.
+    func regrow(_ healed: Graph, to level: LadderManifest.Level, oneShotPath: String) throws -> Graph {
+        let start = processCPUSeconds()
+        let oneShot = try loadGraph(oneShotPath, size: nil)
+        let size = oneShot.inputs.first.map { oneShot[$0].shape[3] } ?? manifest.inputWidth
+        let sized = size == manifest.inputWidth ? manifest : try manifest.atInputSize(size)
+        let letterbox = try Detector(manifest: sized) { _ in Tensor(zeros: [1]) }
+        let calibration = try trainJPEGs.prefix(command.pruneFrames).map { frame in
+            try frame.jpeg.withUnsafeBytes { try letterbox.prepare(jpeg: $0, name: frame.name).tensor }
+        }
+        var options = PruneOptions(macsCut: 0)
+        options.sensitivityAware = !command.uniform
+        options.threads = threads
+        let result = try IterativePruning.grow(from: healed, toMACs: ChannelPruner.macs(oneShot), calibration: calibration, options: options)
+        log(String(format: "%@: re-pruned from the previous healed rung: %.1f → %.1f MMACs (one-shot cut %.1f), %.0f CPU s", level.name,
+                   Double(result.macsBefore) / 1e6, Double(result.macsAfter) / 1e6, Double(ChannelPruner.macs(oneShot)) / 1e6,
+                   processCPUSeconds() - start))
+        return result.graph
     }
 
     @discardableResult
@@ -239,7 +273,8 @@ final class HealingSession {
             }.joined(separator: ",\n    ")
             return """
                 {"name": "\(r.name)", "size": \(r.size), "steps": \(r.steps), "cpu_seconds": \(String(format: "%.1f", r.cpuSeconds)), \
-                "step_cpu_seconds": \(String(format: "%.3f", r.stepSeconds)), "features": [\(r.features.map { "\"\($0)\"" }.joined(separator: ", "))],
+                "step_cpu_seconds": \(String(format: "%.3f", r.stepSeconds)), \
+                "energy_j": \(r.energyJ.map { String(format: "%.1f", $0) } ?? "null"), "energy_meter": \(r.energyMeter.map { "\"\($0)\"" } ?? "null"), "features": [\(r.features.map { "\"\($0)\"" }.joined(separator: ", "))],
                   "agreement_before": \(eval(r.agreementBefore)), "agreement_after": \(eval(r.agreementAfter)),
                   "mot_before": \(eval(r.motBefore)), "mot_after": \(eval(r.motAfter)), "mot_unpruned": \(eval(r.motTeacher)),
                   "curve": [

@@ -25,6 +25,36 @@ import Testing
         #expect(try fastVersusReference(graph) < 1e-4)
     }
 
+    /// YOLOX's Focus (four strided Slice pairs, a Concat, a conv) runs as one conv over the image.
+    @Test(arguments: [(1, 1), (2, 0)]) func spaceToDepthConcatFoldsIntoConv(_ p: (Int, Int)) throws {
+        let (stride, pad) = p
+        var b = ONNXGraphBuilder()
+        b.input("x", [1, 3, 14, 10])
+        try b.ints("end", [Int64.max]); try b.ints("step", [2])
+        try b.ints("zero", [0]); try b.ints("one", [1]); try b.ints("rows", [2]); try b.ints("cols", [3])
+        var patches: [String] = []
+        for (dy, dx) in [("zero", "zero"), ("one", "zero"), ("zero", "one"), ("one", "one")] {
+            let r = "r\(patches.count)", q = "q\(patches.count)"
+            b.node("Slice", ["x", dy, "end", "rows", "step"], [r])
+            b.node("Slice", [r, dx, "end", "cols", "step"], [q])
+            patches.append(q)
+        }
+        b.node("Concat", patches, ["cat"], ["axis": .int(1)])
+        try b.floats("w", [8, 12, 3, 3], randomFloats(8 * 12 * 9, seed: 5))
+        try b.floats("b", [8], randomFloats(8, seed: 6))
+        b.node("Conv", ["cat", "w", "b"], ["c"], ["kernel_shape": .ints([3, 3]), "strides": .ints([Int64(stride), Int64(stride)]),
+                                                  "pads": .ints([Int64](repeating: Int64(pad), count: 4))])
+        b.node("Sigmoid", ["c"], ["g"])
+        b.node("Mul", ["c", "g"], ["y"])
+        b.output("y")
+        let graph = try b.graph()
+        let model = Model(graph: Pipeline.optimize(graph), options: .init(threads: 1))
+        #expect(model.graph.nodes.count == 2)  // input + one 6×6 stride-2 conv
+        guard case .conv(let conv) = model.graph.nodes[1].op else { Issue.record("no conv"); return }
+        #expect(conv.kernel == (6, 6) && conv.stride == (2 * stride, 2 * stride) && conv.inChannels == 3)
+        #expect(try fastVersusReference(graph) < 1e-4)
+    }
+
     @Test func residualAddFusesIntoDenseConv() throws {
         var b = ONNXGraphBuilder()
         b.input("x", [1, 16, 10, 10])

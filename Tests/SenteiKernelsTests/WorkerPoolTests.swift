@@ -75,6 +75,22 @@ struct WorkerPoolTests {
         #expect(counters[0] == 3 && counters[1] == 3)
     }
 
+    /// A worker the scheduler has not run yet must not hold up an op: the caller claims its part. Here the worker
+    /// sleeps in futex_wait (waking takes microseconds) while the caller's part 0 is empty, so the caller gets
+    /// to part 1 first. Before parts were claimed, part 1 always waited for the worker.
+    @Test func theCallerRunsPartsNoWorkerHasClaimed() {
+        let pool = WorkerPool(threads: 2)
+        let onCaller = PartCounters(parts: 2)
+        let caller = pthread_self()
+        for _ in 0..<5 {
+            usleep(20_000)
+            pool.run { ith, _ in
+                if ith == 1 && pthread_equal(pthread_self(), caller) != 0 { onCaller[1] += 1 }
+            }
+        }
+        #expect(onCaller[1] >= 1, "part 1 ran on the caller in \(onCaller[1]) of 5 runs")
+    }
+
     @Test func poolsCanBeCreatedAndDestroyedRepeatedly() {
         for threads in [1, 2, 3, 2] {
             let pool = WorkerPool(threads: threads, pin: threads != 3)

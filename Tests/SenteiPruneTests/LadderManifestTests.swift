@@ -18,7 +18,7 @@ import Testing
             calibration: .init(directory: "calib", frames: 32, heldOutFrames: 32), paretoThreads: 1,
             levels: [level("a", agreement: 1.0, latency: 50), level("b", agreement: 0.8, latency: 30),
                      level("c", agreement: 0.7, latency: 35), level("d", agreement: 0.5, latency: 20)])
-        manifest.levels[1].healing = .init(steps: 100, cpuSeconds: 12.5, energyJ: 40)
+        manifest.levels[1].healing = .init(steps: 100, cpuSeconds: 12.5, energyJ: 40, energyMeter: "estimate:cpu-time")
         manifest.levels[3].classes = ["person"]
         manifest.markParetoFront()
         return manifest

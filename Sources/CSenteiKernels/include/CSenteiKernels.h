@@ -1,6 +1,7 @@
 // Only what Swift cannot express: CPUID feature tests, futex, atomics on raw 32-bit words, PAUSE, affinity.
 #ifndef CSENTEI_KERNELS_H
 #define CSENTEI_KERNELS_H
+#include <stddef.h>
 #include <stdint.h>
 #include "sk_int8.h"
 #include "sk_vecmath.h"
@@ -18,6 +19,17 @@ static inline uint32_t sk_load_acquire(const uint32_t *p) { return __atomic_load
 static inline void sk_store_release(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uint32_t sk_fetch_add(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
 static inline uint32_t sk_fetch_sub(uint32_t *p, uint32_t v) { return __atomic_fetch_sub(p, v, __ATOMIC_ACQ_REL); }
+/// The pool's part claim: word = generation << 32 | next part. Returns the claimed part of `generation`, or -1 when
+/// the word belongs to another generation or every part is taken (a CAS, so a stale claimer never steals a part).
+static inline int32_t sk_claim_part(uint64_t *word, uint32_t generation, uint32_t parts) {
+    uint64_t seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if ((uint32_t)(seen >> 32) != generation || (uint32_t)seen >= parts) return -1;
+        if (__atomic_compare_exchange_n(word, &seen, seen + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int32_t)(uint32_t)seen;
+    }
+}
+static inline void sk_store_release64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 /// Full barrier: orders an earlier store before a later load (the pool's "bump generation, then read sleepers").
 static inline void sk_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void sk_pause(void) {
@@ -33,6 +45,12 @@ int sk_futex_wait(uint32_t *addr, uint32_t expected);
 int sk_futex_wake(uint32_t *addr, int n);
 /// Returns the heap memory freed so far to the system (glibc malloc_trim; a no-op elsewhere).
 void sk_release_free_memory(void);
+/// Names the calling thread (at most 15 bytes are kept), as shown by top -H and /proc/self/task/*/comm.
+void sk_name_thread(const char *name);
+/// A 64-byte aligned scratch block of at least `bytes` for the calling thread (NULL when out of memory). It is
+/// reused by every later call on the thread and grows only when asked for more, so one kernel may hold it for
+/// the length of its call and must not call another kernel that uses it.
+void *sk_thread_scratch(size_t bytes);
 /// Pins the calling thread to one CPU; returns 0 or -errno.
 int sk_pin_thread(int cpu);
 /// Number of CPUs this process may run on (its affinity mask when the library loaded), at least 1.

@@ -19,7 +19,10 @@ public final class JournalEventSink: EventSink, @unchecked Sendable {
     public init(journal: EventJournal, capacity: Int = 1024) {
         self.capacity = capacity
         self.state = Mutex(State(journal: journal))
-        let thread = Thread { [self] in drain() }
+        let thread = Thread { [self] in
+            nameCurrentThread("sentei-journal")
+            drain()
+        }
         thread.name = "sentei-journal"
         thread.start()
     }

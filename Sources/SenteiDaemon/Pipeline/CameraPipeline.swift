@@ -112,9 +112,13 @@ public final class CameraPipeline: @unchecked Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let capture = Thread { [self] in captureLoop() }
+                let capture = Thread { [self] in
+                    nameCurrentThread("sentei-capture")
+                    captureLoop()
+                }
                 capture.name = "sentei-capture-\(config.camera)"
                 let processing = Thread { [self] in
+                    nameCurrentThread("sentei-infer")
                     let result = Result { try processingLoop() }
                     // Capture may still be blocked in the source; it ends on its own once the stop signal is seen.
                     stop()
@@ -196,6 +200,9 @@ public final class CameraPipeline: @unchecked Sendable {
                 logger.notice("ladder profiled", metadata: [
                     "sentei.profile_ms": "\(profile.map { ($0 * 100).rounded() / 100 })",
                     "sentei.levels": "\(ladder.levels.map(\.name))",
+                    // The run-time dispatch's choice (avx512, avx2, base): a VM or an old CPU shows here.
+                    "sentei.kernels": "\(ladder.levels[0].model.kernelName)",
+                    "sentei.threads": "\(ladder.levels[0].model.threads)",
                 ])
             }
             if let current = state, let update = pendingUpdate.withLock({ $0.take() }) {

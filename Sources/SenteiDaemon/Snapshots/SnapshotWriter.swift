@@ -94,6 +94,7 @@ public final class SnapshotWriter: @unchecked Sendable {
         thread.withLock { current in
             guard current == nil else { return }
             let t = Thread { [self] in
+                nameCurrentThread("sentei-snapshot")
                 while let request = queue.pop() {
                     write(request)
                     completed.add(1, ordering: .releasing)

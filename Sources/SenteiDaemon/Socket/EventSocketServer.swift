@@ -173,6 +173,7 @@ public final class EventSocketServer: @unchecked Sendable {
     // MARK: - Socket thread
 
     private func run() {
+        nameCurrentThread("sentei-socket")
         var pollFds: [pollfd] = []
         var order: [(fd: Int32, id: UInt64)] = []
         while true {

@@ -18,8 +18,14 @@ package enum Pipeline {
         ("merge-duplicate-pools", Passes.mergeDuplicatePools),
     ]
 
+    /// Pass names switched off by `SENTEI_DISABLE_PASSES` (also honoured by run-time lowerings such as
+    /// `space-to-depth-conv` in `Model`).
+    package static var disabledPasses: Set<String> {
+        Set((ProcessInfo.processInfo.environment["SENTEI_DISABLE_PASSES"] ?? "").split(separator: ",").map(String.init))
+    }
+
     package static func optimize(_ graph: Graph) -> Graph {
-        let disabled = Set((ProcessInfo.processInfo.environment["SENTEI_DISABLE_PASSES"] ?? "").split(separator: ",").map(String.init))
+        let disabled = disabledPasses
         var graph = graph
         // Dead-node elimination runs after every pass: fusions leave unused nodes whose reads would otherwise
         // block the next fusion's single-reader checks.

@@ -51,24 +51,32 @@ public final class Model: @unchecked Sendable {
     let program: Program
     let pool: WorkerPool
     private let lock = NSLock()
+    /// Views of the outputs in the arena, in `outputs` order.
+    private let outputBuffers: [UnsafeBufferPointer<Float>]
 
     public convenience init(path: String, options: Options = Options()) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EngineError(.io, "\(path): cannot read the model file")
-        }
         let name = (path as NSString).lastPathComponent
-        let bytes = [UInt8](data)
+        // One read straight into the decoder's buffer (not Data plus an [UInt8] copy), dropped once the graph is
+        // imported: the file's bytes never sit next to the packed weights (peak RSS).
+        var bytes = try readWholeFile(path: path)
         if CompactModel.hasMagic(bytes) { try self.init(compact: bytes, source: name, options: options) } else {
-            try self.init(onnx: bytes, source: name, options: options)
+            let graph = try Self.optimizedGraph(onnx: bytes, source: name, options: options)
+            bytes = []
+            self.init(graph: graph, options: options)
         }
     }
 
     public convenience init(onnx bytes: [UInt8], source: String, options: Options = Options()) throws {
+        self.init(graph: try Self.optimizedGraph(onnx: bytes, source: source, options: options), options: options)
+    }
+
+    /// Decode, import and optimise; the decoded ONNX tensors are released when this returns.
+    private static func optimizedGraph(onnx bytes: [UInt8], source: String, options: Options) throws -> Graph {
         let onnx = try readONNXModel(bytes: bytes, source: source)
         let graph = try ONNXImporter.importModel(onnx, source: source, inputShapes: options.inputShapes)
         let optimized = Pipeline.optimize(graph)
         try options.quantization?.validate(against: optimized, source: "quantization table for \(source)")
-        self.init(graph: optimized, options: options)
+        return optimized
     }
 
     /// Compiles an already optimised graph (tests, and derived variants such as pruned models).
@@ -77,6 +85,11 @@ public final class Model: @unchecked Sendable {
         self.pool = WorkerPool(threads: options.threads)
         let isa = min(options.isa?.rawValue ?? KernelISA.best.rawValue, KernelISA.best.rawValue)
         let kernels = options.useReferenceKernels ? nil : KernelTable(isa: KernelISA(rawValue: isa) ?? .base)
+        // Kernel-level lowering (the reference mode runs the graph as given: it is the definition).
+        var graph = graph
+        if kernels != nil && !Pipeline.disabledPasses.contains("space-to-depth-conv") {
+            graph = Passes.foldSpaceToDepthIntoConv(graph) { options.quantization?.layers[$0]?.precision == .int8 }
+        }
         let int8 = options.quantization.map {
             Int8Plan(table: $0, graph: graph, isa: kernels.map { Int8ISA($0.isa) }, threads: options.threads)
         }
@@ -85,6 +98,11 @@ public final class Model: @unchecked Sendable {
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
         self.outputs = graph.outputs.map { TensorInfo(name: $0.name, shape: graph[$0.node].shape) }
+        // The arena never moves, so the output views are made once instead of an array per run.
+        let program = self.program
+        self.outputBuffers = graph.outputs.map {
+            UnsafeBufferPointer(start: UnsafePointer(program.pointer($0.node)), count: graph[$0.node].elementCount)
+        }
     }
 
     /// Runs the model on `inputs` (in `self.inputs` order) and returns copies of the outputs.
@@ -119,9 +137,7 @@ public final class Model: @unchecked Sendable {
         let input = graph.inputs[0]
         try fill(UnsafeMutableBufferPointer(start: program.pointer(input), count: graph[input].elementCount))
         program.execute(pool: pool)
-        return try body(graph.outputs.map {
-            UnsafeBufferPointer(start: UnsafePointer(program.pointer($0.node)), count: graph[$0.node].elementCount)
-        })
+        return try body(outputBuffers)
     }
 
     /// Per-node description for `sentei inspect`: name, kernel, output shape, multiply-accumulates.

@@ -95,22 +95,37 @@ enum StridedKernels {
         let rank = shape.count
         let inner = rank > 0 ? shape[rank - 1] : 1
         let sa = rank > 0 ? aStrides[rank - 1] : 0, sb = rank > 0 ? bStrides[rank - 1] : 0
-        let outer = Array(shape.dropLast())
-        let rows = outer.reduce(1, *)
+        let outerRank = max(rank - 1, 0)
+        var rows = 1
+        for axis in 0..<outerRank { rows *= shape[axis] }
         let (r0, r1) = partition(rows, ith, nth)
         guard r0 < r1 else { return }
-        var index = unflatten(r0, outer)
-        for row in r0..<r1 {
-            var oa = 0, ob = 0
-            for axis in 0..<outer.count { oa += index[axis] * aStrides[axis]; ob += index[axis] * bStrides[axis] }
-            let o = out + row * inner
-            switch kind {
-            case .add: for j in 0..<inner { o[j] = a[oa + j * sa] + b[ob + j * sb] }
-            case .sub: for j in 0..<inner { o[j] = a[oa + j * sa] - b[ob + j * sb] }
-            case .mul: for j in 0..<inner { o[j] = a[oa + j * sa] * b[ob + j * sb] }
-            case .div: for j in 0..<inner { o[j] = a[oa + j * sa] / b[ob + j * sb] }
+        // The row index lives on the stack: this runs per frame (YOLOv8's head), and arrays would allocate.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(outerRank, 1)) { index in
+            var rest = r0
+            for axis in stride(from: outerRank - 1, through: 0, by: -1) {
+                let extent = shape[axis]
+                index[axis] = extent > 0 ? rest % extent : 0
+                if extent > 0 { rest /= extent }
             }
-            increment(&index, outer)
+            for row in r0..<r1 {
+                var oa = 0, ob = 0
+                for axis in 0..<outerRank { oa += index[axis] * aStrides[axis]; ob += index[axis] * bStrides[axis] }
+                let o = out + row * inner
+                switch kind {
+                case .add: for j in 0..<inner { o[j] = a[oa + j * sa] + b[ob + j * sb] }
+                case .sub: for j in 0..<inner { o[j] = a[oa + j * sa] - b[ob + j * sb] }
+                case .mul: for j in 0..<inner { o[j] = a[oa + j * sa] * b[ob + j * sb] }
+                case .div: for j in 0..<inner { o[j] = a[oa + j * sa] / b[ob + j * sb] }
+                }
+                var axis = outerRank - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    if index[axis] < shape[axis] { break }
+                    index[axis] = 0
+                    axis -= 1
+                }
+            }
         }
     }
 
@@ -154,16 +169,6 @@ enum StridedKernels {
     static func partition(_ count: Int, _ ith: Int, _ nth: Int) -> (Int, Int) {
         let chunk = (count + nth - 1) / nth
         return (min(ith * chunk, count), min((ith + 1) * chunk, count))
-    }
-
-    static func unflatten(_ flat: Int, _ shape: [Int]) -> [Int] {
-        var index = [Int](repeating: 0, count: shape.count)
-        var rest = flat
-        for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] > 0 {
-            index[axis] = rest % shape[axis]
-            rest /= shape[axis]
-        }
-        return index
     }
 
     static func increment(_ index: inout [Int], _ shape: [Int]) {

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A persistent pool for kernel parallelism: `threads − 1` worker threads plus the calling thread, which runs
-/// part 0. A dispatch is a store and a counter, well under a microsecond while workers spin; a futex wake on this
+/// part 0 and then every part no worker has claimed yet. A dispatch is a store and a counter, well under a microsecond while workers spin; a futex wake on this
 /// kind of VM costs 6–20 µs, so workers spin with PAUSE for about a millisecond before they sleep, which keeps
 /// them awake for a whole forward pass and asleep between frames (engine-notes §3).
 ///
@@ -36,7 +36,7 @@ public final class WorkerPool: @unchecked Sendable {
         shared = PoolShared(parts: threads)
         for index in 1..<max(threads, 1) {
             let cpu = pin ? Int(sk_allowed_cpu(Int32(index % Int(sk_allowed_cpu_count())))) : -1
-            let context = WorkerContext(shared: shared, index: index, cpu: cpu,
+            let context = WorkerContext(shared: shared, cpu: cpu,
                                         seenGeneration: sk_load_acquire(shared.generation))
             workers.append(Self.startThread(context))
         }
@@ -52,32 +52,39 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// Calls body(ith, threads) once for each ith in 0..<threads — part 0 on the calling thread, the rest on the
     /// workers — and returns when all have returned.
-    public func run(_ body: (Int, Int) -> Void) {
+    ///
+    /// `body` is escaping so that a closure the caller already stores (a compiled step's kernel) is passed with a
+    /// retain: a non-escaping body had to be wrapped in a heap-allocated context on every call.
+    public func run(_ body: @escaping (Int, Int) -> Void) {
         if threads == 1 {
             body(0, 1)
             return
         }
         if pin { pinCallerIfNew() }
-        withoutActuallyEscaping(body) { escapable in
-            shared.job = escapable
-            sk_store_release(shared.pending, UInt32(threads - 1))
-            // The RMW and the fence order "generation bumped" before "sleepers read": a worker that counted
-            // itself as a sleeper either sees the new generation or gets woken.
-            _ = sk_fetch_add(shared.generation, 1)
-            sk_fence()
-            if sk_load_acquire(shared.sleepers) > 0 { _ = sk_futex_wake(shared.generation, Int32.max) }
-            escapable(0, threads)
-            var spins = 0
-            while sk_load_acquire(shared.pending) != 0 {
-                if spins < 2000 {
-                    sk_pause()
-                    spins += 1
-                } else {
-                    sched_yield()
-                }
+        shared.job = body
+        sk_store_release(shared.pending, UInt32(threads - 1))
+        // Only this thread (and deinit) bumps the generation, so the next value is known before publishing it.
+        let generation = sk_load_acquire(shared.generation) &+ 1
+        sk_store_release64(shared.claim, UInt64(generation) << 32 | 1)
+        // The RMW and the fence order "generation bumped" before "sleepers read": a worker that counted
+        // itself as a sleeper either sees the new generation or gets woken.
+        _ = sk_fetch_add(shared.generation, 1)
+        sk_fence()
+        if sk_load_acquire(shared.sleepers) > 0 { _ = sk_futex_wake(shared.generation, Int32.max) }
+        body(0, threads)
+        // Parts no worker has started yet are run here: a worker the scheduler has not run (another process
+        // on its core) costs nothing instead of a timeslice per op.
+        shared.runUnclaimedParts(of: generation)
+        var spins = 0
+        while sk_load_acquire(shared.pending) != 0 {
+            if spins < 2000 {
+                sk_pause()
+                spins += 1
+            } else {
+                sched_yield()
             }
-            shared.job = nil
         }
+        shared.job = PoolShared.idle
     }
 
     private func pinCallerIfNew() {
@@ -117,14 +124,29 @@ private final class PoolShared: @unchecked Sendable {
     var sleepers: UnsafeMutablePointer<UInt32> { (words + 128).assumingMemoryBound(to: UInt32.self) }
     /// Set once by deinit.
     var stop: UnsafeMutablePointer<UInt32> { (words + 192).assumingMemoryBound(to: UInt32.self) }
-    /// The current body; written before the generation bump, read after it.
-    var job: ((Int, Int) -> Void)?
+    /// generation << 32 | next unclaimed part of that run (part 0 is always the caller's).
+    var claim: UnsafeMutablePointer<UInt64> { (words + 256).assumingMemoryBound(to: UInt64.self) }
+    /// The current body; written before the generation bump, read after a part is claimed. Not optional: an
+    /// optional closure is stored through a reabstraction thunk, a heap allocation per `run`.
+    var job: (Int, Int) -> Void = PoolShared.idle
+    static func idle(_: Int, _: Int) {}
     let parts: Int
 
     init(parts: Int) {
         self.parts = parts
-        words = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 64)
-        words.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+        words = UnsafeMutableRawPointer.allocate(byteCount: 320, alignment: 64)
+        words.initializeMemory(as: UInt8.self, repeating: 0, count: 320)
+    }
+
+    /// Runs parts of run `generation` until none is left unclaimed; whoever claims a part runs it. The job is read
+    /// only after a claim succeeds: the run cannot finish (and replace it) before that part is done.
+    func runUnclaimedParts(of generation: UInt32) {
+        while true {
+            let part = sk_claim_part(claim, generation, UInt32(parts))
+            if part < 0 { return }
+            job(Int(part), parts)
+            _ = sk_fetch_sub(pending, 1)
+        }
     }
 
     deinit { words.deallocate() }
@@ -132,21 +154,21 @@ private final class PoolShared: @unchecked Sendable {
 
 private final class WorkerContext {
     let shared: PoolShared
-    let index: Int
     let cpu: Int
     /// Initialised when the pool is created, not when the thread starts: a run that begins before the thread
     /// is scheduled must still count as new for it.
     var seenGeneration: UInt32
 
-    init(shared: PoolShared, index: Int, cpu: Int, seenGeneration: UInt32) {
+    init(shared: PoolShared, cpu: Int, seenGeneration: UInt32) {
         self.shared = shared
-        self.index = index
         self.cpu = cpu
         self.seenGeneration = seenGeneration
     }
 
     func loop() {
         if cpu >= 0 { _ = sk_pin_thread(Int32(cpu)) }
+        // Named so that per-thread tools (top -H, perf, scripts/check-allocations.py) can tell the workers apart.
+        sk_name_thread("sentei-pool")
         let generation = shared.generation
         while true {
             var spins = 0
@@ -167,8 +189,7 @@ private final class WorkerContext {
             }
             seenGeneration = now
             if sk_load_acquire(shared.stop) != 0 { return }
-            shared.job?(index, shared.parts)
-            _ = sk_fetch_sub(shared.pending, 1)
+            shared.runUnclaimedParts(of: now)
         }
     }
 }

@@ -161,7 +161,7 @@ package final class GradientGraph {
     }
 
     func parallel(_ work: Int, _ body: (Int, Int) -> Void) {
-        if work > 32768 && pool.threads > 1 { pool.run(body) } else { body(0, 1) }
+        if work > 32768 && pool.threads > 1 { withoutActuallyEscaping(body) { pool.run($0) } } else { body(0, 1) }
     }
 
     func forwardNode(_ i: Int) {

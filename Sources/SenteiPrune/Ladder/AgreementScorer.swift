@@ -32,6 +32,15 @@ package struct AgreementScorer {
         }
     }
 
+    /// A scorer over frames whose reference detections are already known (the scene guard pools frames checked
+    /// one batch at a time).
+    package init(frames: [(name: String, jpeg: [UInt8])], groundTruth: [[GroundTruth]], classCount: Int) {
+        precondition(frames.count == groundTruth.count, "one ground-truth list per frame")
+        self.frames = frames
+        self.groundTruth = groundTruth
+        self.classCount = classCount
+    }
+
     /// mAP@[.5:.95] and mAP@.5 of `detector` against the reference, each in [0, 1]. `keep`: the model-order classes
     /// of a class-pruned head (its class i is `keep[i]`); the reference then counts only those classes.
     package func score(_ detector: Detector, keep: [Int]? = nil) throws -> EvaluationResult {

@@ -84,16 +84,45 @@ public struct LadderManifest: Codable, Sendable, Equatable {
         public var steps: Int
         public var cpuSeconds: Double
         public var energyJ: Double?
-        public init(steps: Int, cpuSeconds: Double, energyJ: Double? = nil) {
+        /// The meter `energy_j` came from, e.g. "rapl:package-0" (measured) or "estimate:cpu-time" (CPU time × watts
+        /// per core, a model rather than a measurement).
+        public var energyMeter: String?
+        public init(steps: Int, cpuSeconds: Double, energyJ: Double? = nil, energyMeter: String? = nil) {
             self.steps = steps
             self.cpuSeconds = cpuSeconds
             self.energyJ = energyJ
+            self.energyMeter = energyMeter
         }
 
         enum CodingKeys: String, CodingKey {
             case steps
             case cpuSeconds = "cpu_seconds"
             case energyJ = "energy_j"
+            case energyMeter = "energy_meter"
+        }
+    }
+
+    /// Why the scene guard took a rung off the front: its agreement with the unpruned model on live frames fell well
+    /// below what it had when it was admitted (the scene it was healed for has changed). Cleared when re-healing on
+    /// the new frames is admitted.
+    public struct Withdrawal: Codable, Sendable, Equatable {
+        public var reason: String
+        /// Mean agreement over the checks that triggered the withdrawal, as the guard measures it: AP50 against the
+        /// unpruned model, each class weighted by the unpruned model's box count.
+        public var agreementMAP50: Double
+        /// The agreement the rung was admitted with: the guard's measure on the frames held out from its last
+        /// re-healing, or the level's `agreement_map50` for a rung the guard has not healed.
+        public var admittedMAP50: Double
+        public init(reason: String, agreementMAP50: Double, admittedMAP50: Double) {
+            self.reason = reason
+            self.agreementMAP50 = agreementMAP50
+            self.admittedMAP50 = admittedMAP50
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case reason
+            case agreementMAP50 = "agreement_map50"
+            case admittedMAP50 = "admitted_map50"
         }
     }
 
@@ -128,11 +157,13 @@ public struct LadderManifest: Codable, Sendable, Equatable {
         public var healing: Healing?
         /// The int8 calibration table (activation ranges), relative to the ladder directory; int8 rungs only.
         public var int8Table: String?
+        /// Set while the scene guard keeps this rung off the front; such a rung is never `pareto`.
+        public var withdrawn: Withdrawal?
 
         public init(name: String, inputSize: Int, cut: Double, macs: Int, params: Int, precision: Precision,
                     file: String, sha256: String, agreement: Double, agreementMAP50: Double? = nil,
                     latencyMs: Latency, latencyMinMs: Latency? = nil, pareto: Bool, classes: [String]? = nil,
-                    healing: Healing? = nil, int8Table: String? = nil) {
+                    healing: Healing? = nil, int8Table: String? = nil, withdrawn: Withdrawal? = nil) {
             self.name = name
             self.inputSize = inputSize
             self.cut = cut
@@ -149,10 +180,11 @@ public struct LadderManifest: Codable, Sendable, Equatable {
             self.classes = classes
             self.healing = healing
             self.int8Table = int8Table
+            self.withdrawn = withdrawn
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, cut, macs, params, precision, file, sha256, agreement, pareto, classes, healing
+            case name, cut, macs, params, precision, file, sha256, agreement, pareto, classes, healing, withdrawn
             case inputSize = "input_size"
             case agreementMAP50 = "agreement_map50"
             case latencyMs = "latency_ms"
@@ -209,9 +241,12 @@ public struct LadderManifest: Codable, Sendable, Equatable {
 
     /// Sets `pareto` on every level: true unless another level is at least as accurate and at least as fast (see
     /// `paretoLatency`), and strictly better in one of the two. Of exact duplicates only the first keeps the flag.
+    /// Withdrawn levels are off the front and take no part in deciding it.
     public mutating func markParetoFront() {
-        let flags = ParetoFront.members(levels.map { ParetoFront.Point(accuracy: $0.agreement, latency: paretoLatency($0)) })
-        for index in levels.indices { levels[index].pareto = flags[index] }
+        let candidates = levels.indices.filter { levels[$0].withdrawn == nil }
+        let flags = ParetoFront.members(candidates.map { ParetoFront.Point(accuracy: levels[$0].agreement, latency: paretoLatency(levels[$0])) })
+        for index in levels.indices { levels[index].pareto = false }
+        for (flag, index) in zip(flags, candidates) { levels[index].pareto = flag }
     }
 
     // MARK: Reading and writing
@@ -298,6 +333,13 @@ public struct LadderManifest: Codable, Sendable, Equatable {
                     throw fail("\(at).\(field).\(key)", "must be a positive number of milliseconds, got \(value)")
                 }
             }
+            if let withdrawn = level.withdrawn {
+                guard !level.pareto else { throw fail("\(at).pareto", "must be false while the level is withdrawn") }
+                for (key, value) in [("agreement_map50", withdrawn.agreementMAP50), ("admitted_map50", withdrawn.admittedMAP50)]
+                    where !(value.isFinite && (0...1).contains(value)) {
+                    throw fail("\(at).withdrawn.\(key)", "must be in [0, 1], got \(value)")
+                }
+            }
             if let classes = level.classes, classes.isEmpty || classes.contains(where: \.isEmpty) {
                 throw fail("\(at).classes", "must list at least one non-empty class name")
             }
@@ -308,6 +350,9 @@ public struct LadderManifest: Codable, Sendable, Equatable {
                 }
                 if let energy = healing.energyJ, !(energy.isFinite && energy >= 0) {
                     throw fail("\(at).healing.energy_j", "must be a non-negative number")
+                }
+                if healing.energyJ != nil, healing.energyMeter?.isEmpty ?? true {
+                    throw fail("\(at).healing.energy_meter", "must name the meter energy_j came from")
                 }
             }
             switch level.precision {
