@@ -173,6 +173,8 @@ config $CONF.new $LOW_LATENCY_MS && mv $CONF.new $CONF
 t0=$(up)
 systemctl reload sentei; rc=$?
 mark reload-budget
+# A failed reload job says why only in the unit's status and journal (the first real-systemd run failed here).
+[ $rc = 0 ] || { systemctl status sentei --no-pager -l | tail -n 20; journalctl -u sentei -b --no-pager -n 30; }
 wait_until 400 has_event_after $m level_change '"to":[1-9]'; changed=$?
 t1=$(up)
 lc=$(events_after $m level_change | grep '"to":[1-9]' | head -1)

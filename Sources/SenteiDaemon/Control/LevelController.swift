@@ -147,8 +147,11 @@ public final class LevelController {
     /// Call after every processed frame (and power sample); returns the decision taken, if any.
     public func decide(nowNs: UInt64) -> LevelChangeEvent? {
         if !pending.isEmpty { return pending.removeFirst() }
-        latency.expire(nowNs: nowNs)
-        processing.expire(nowNs: nowNs)
+        // The newest minSamples frames always count: when frames are skipped (or a slow machine takes longer per
+        // frame than window/minSamples), a pure time window never holds enough samples to judge, and the
+        // controller stayed in skip mode for good (bench/adapt: every 30th frame for a whole run at 7 ms/frame).
+        latency.expire(nowNs: nowNs, keepingLast: config.minSamples)
+        processing.expire(nowNs: nowNs, keepingLast: config.minSamples)
         power.expire(nowNs: nowNs)
         checkStalePower(nowNs: nowNs)
         trackDrift(nowNs: nowNs)

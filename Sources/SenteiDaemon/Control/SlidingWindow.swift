@@ -28,11 +28,12 @@ struct SlidingWindow {
         values.append(value)
     }
 
-    mutating func expire(nowNs: UInt64) {
+    /// Drops samples older than the span, but never the newest `keep`.
+    mutating func expire(nowNs: UInt64, keepingLast keep: Int = 0) {
         guard nowNs > spanNs else { return }
         let cutoff = nowNs - spanNs
         var drop = 0
-        while drop < times.count && times[drop] < cutoff { drop += 1 }
+        while drop < times.count - keep && times[drop] < cutoff { drop += 1 }
         if drop > 0 {
             times.removeFirst(drop)
             values.removeFirst(drop)
