@@ -205,6 +205,19 @@ struct ControllerHarness {
         #expect(skip.event.to == 3)
     }
 
+    /// Skipping every 4th frame or more leaves fewer than `minSamples` (8) frames in the default 1-s latency window.
+    /// The newest frames must still count, or the controller never sees the headroom to stop skipping (bench/adapt
+    /// once ran at every 30th frame for a whole minute at 7 ms per frame).
+    @Test func heavySkippingEndsOnceTheLoadIsGone() throws {
+        var h = try ControllerHarness(config: latencyConfig(60))
+        h.run(until: 4) { $0 < 2 ? 20 : 1 }
+        let skipped = h.levels.map(\.every).max() ?? 1
+        #expect(skipped >= 4, "the transient only made it skip to every \(skipped)th frame")
+        h.run(until: 60) { _ in 1 }
+        #expect(h.controller.processEvery == 1)
+        #expect(h.level(at: 59.9) == 0)
+    }
+
     @Test func fpsBudgetSkipsTheSurplusEvenlyAndHoldsTheRate() throws {
         var h = try ControllerHarness(config: ControllerConfig(budgets: Budgets(fps: 10)))
         // A 25 fps camera and a 10 fps budget: one frame in two (12.5 fps) from the start.
