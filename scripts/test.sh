@@ -48,6 +48,7 @@ if [ -z "${SENTEI_QUICK:-}" ]; then
   step "ONNX reader fuzz smoke (60 s)" scripts/fuzz-onnx.sh 60
   step "config parser fuzz smoke (60 s)" scripts/fuzz-config.sh 60
   step "capture in a VM (vivid, v4l2loopback)" Tests/vm/run capture
+  step "end to end in a Debian + systemd VM (install, detect, AP50, watchdog, reload, replug, security)" Tests/vm/run e2e
 fi
 
 echo
