@@ -5,9 +5,10 @@ import Glibc
 #endif
 
 /// A persistent pool for kernel parallelism: `threads − 1` worker threads plus the calling thread, which runs
-/// part 0 and then every part no worker has claimed yet. A dispatch is a store and a counter, well under a microsecond while workers spin; a futex wake on this
-/// kind of VM costs 6–20 µs, so workers spin with PAUSE for about a millisecond before they sleep, which keeps
-/// them awake for a whole forward pass and asleep between frames (engine-notes §3).
+/// part 0 and then every part no worker has claimed yet. A dispatch is a store and a counter, well under a
+/// microsecond while workers spin; a futex wake on this kind of VM costs 6–20 µs, so workers spin with PAUSE for
+/// about a millisecond before they sleep, which keeps them awake for a whole forward pass and asleep between frames
+/// (engine-notes §3).
 ///
 /// Thread safety: `run` must be called by one thread at a time (it is not reentrant and must not be called from
 /// inside a body). Different threads may call it one after another. Nothing else is mutable after `init`.
@@ -50,8 +51,9 @@ public final class WorkerPool: @unchecked Sendable {
         for thread in workers { pthread_join(thread, nil) }
     }
 
-    /// Calls body(ith, threads) once for each ith in 0..<threads — part 0 on the calling thread, the rest on the
-    /// workers — and returns when all have returned.
+    /// Calls body(ith, threads) once for each ith in 0..<threads — part 0 on the calling thread, each other part on
+    /// whichever thread claims it first (a worker, or the caller once its own part is done) — and returns when all
+    /// have returned.
     ///
     /// `body` is escaping so that a closure the caller already stores (a compiled step's kernel) is passed with a
     /// retain: a non-escaping body had to be wrapped in a heap-allocated context on every call.
