@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "SenteiDaemon",
             dependencies: [
-                "SenteiEngine", "SenteiVision", "SenteiCapture", "SenteiPrune",
+                "SenteiEngine", "SenteiVision", "SenteiCapture", "SenteiPrune", "CSenteiKernels",
                 // Interfaces: TOML config, journald + sd_notify, logging, signals.
                 "CSystemd", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
