@@ -19,6 +19,9 @@ let isaName = "avx2"
 /// Lane-wise max, one vmaxps (Swift's pointwiseMax is scalarised lane by lane).
 @inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { sk_max_v(a, b) }
 
+/// Stores lanes 0..<n (1…vectorWidth) of v to dst, one masked store: a row's last partial vector.
+@inline(__always) func storeFirst(_ v: FVec, _ dst: UnsafeMutablePointer<Float>, _ n: Int) { sk_store_first_v(dst, v, n) }
+
 /// Microkernel tile: 4 rows × 3 vectors (4×24) — 12 accumulators + 3 B + 1 broadcast = all 16 ymm.
 let microRows = 4
 let microVectors = 3

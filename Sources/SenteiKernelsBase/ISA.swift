@@ -18,6 +18,11 @@ let isaName = "base"
 /// Lane-wise max as compare + select (Swift's pointwiseMax is scalarised lane by lane).
 @inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { a.replacing(with: b, where: b .> a) }
 
+/// Stores lanes 0..<n (1…vectorWidth) of v to dst (SSE2 has no masked store): a row's last partial vector.
+@inline(__always) func storeFirst(_ v: FVec, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n { dst[i] = v[i] }
+}
+
 /// Microkernel tile: 4 rows × 3 vectors (4×12) — 12 accumulators + 3 B + 1 broadcast = all 16 xmm.
 let microRows = 4
 let microVectors = 3

@@ -100,6 +100,14 @@ let depthwiseCases: [DepthwiseCase] = [
     DepthwiseCase(channels: 3, h: 12, w: 12, kh: 3, kw: 3, stride: (1, 1), pads: (0, 0, 0, 0)),
     DepthwiseCase(channels: 7, h: 13, w: 13, kh: 3, kw: 3, stride: (2, 2), pads: (0, 0, 1, 1), activation: 3),
     DepthwiseCase(channels: 16, h: 64, w: 64, kh: 3, kw: 3, activation: 3, channelPad: 1),
+    // Two-row passes: odd row counts leave a single row, parts split channels mid-way, widths end in partial vectors.
+    DepthwiseCase(channels: 5, h: 13, w: 13, kh: 3, kw: 3, activation: 3, channelPad: 2),
+    DepthwiseCase(channels: 4, h: 52, w: 52, kh: 3, kw: 3, stride: (2, 2), activation: 3, channelPad: 1),
+    DepthwiseCase(channels: 3, h: 27, w: 34, kh: 3, kw: 3, stride: (2, 2), activation: 1),
+    DepthwiseCase(channels: 3, h: 11, w: 40, kh: 3, kw: 3, stride: (2, 1), activation: 3),
+    DepthwiseCase(channels: 3, h: 12, w: 21, kh: 3, kw: 3, stride: (1, 2), pads: (0, 1, 2, 1), activation: 2),
+    // Rows activated in several runs (a plane of more than 2048 floats).
+    DepthwiseCase(channels: 2, h: 70, w: 70, kh: 3, kw: 3, activation: 3),
 ]
 
 @Suite("depthwise conv against the scalar reference")

@@ -31,6 +31,39 @@ struct ElementwiseTests {
         }
     }
 
+    /// (outer, dim, inner): YOLOv8's DFL shape scaled down, whole and partial vectors, the last axis (inner 1).
+    static let softmaxShapes = [(1, 16, 4 * 84), (3, 5, 37), (7, 9, 1), (2, 1, 20), (1, 16, 4), (2, 4, 33)]
+
+    @Test(arguments: KernelISA.supported)
+    func softmaxMatchesReference(isa: KernelISA) {
+        let table = KernelTable(isa: isa)
+        for (outer, dim, inner) in Self.softmaxShapes {
+            let count = outer * dim * inner
+            let x = GuardedBuffer(random: count, seed: UInt64(count), range: -30...30)
+            var want = [Float](repeating: 0, count: count)
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let at = { (d: Int) in (o * dim + d) * inner + i }
+                    let m = (0..<dim).map { Double(x.pointer[at($0)]) }.max()!
+                    let sum = (0..<dim).reduce(0.0) { $0 + exp(Double(x.pointer[at($1)]) - m) }
+                    for d in 0..<dim { want[at(d)] = Float(exp(Double(x.pointer[at(d)]) - m) / sum) }
+                }
+            }
+            for nth in 1...3 {
+                let got = GuardedBuffer(count: count)
+                runParts(nth) { ith, nth in table.softmax(x.pointer, got.pointer, outer, dim, inner, ith, nth) }
+                #expect(got.guardsIntact)
+                let mismatch = firstMismatch(got.array, want, atol: 1e-7, rtol: 2e-6)
+                #expect(mismatch == nil, "\(isa) \(outer)x\(dim)x\(inner) nth=\(nth): \(mismatch ?? "")")
+            }
+            // In place (the memory plan may reuse the input's buffer).
+            let inPlace = GuardedBuffer(count: count)
+            inPlace.pointer.update(from: x.pointer, count: count)
+            runParts(2) { ith, nth in table.softmax(inPlace.pointer, inPlace.pointer, outer, dim, inner, ith, nth) }
+            #expect(firstMismatch(inPlace.array, want, atol: 1e-7, rtol: 2e-6) == nil, "\(isa) in place")
+        }
+    }
+
     @Test(arguments: KernelISA.supported)
     func sigmoidIsFiniteAndAccurateEverywhere(isa: KernelISA) {
         let table = KernelTable(isa: isa)

@@ -35,6 +35,10 @@ static inline __m512 sk_sigmoid_v(__m512 x) {
 }
 /// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
 static inline __m512 sk_max_v(__m512 a, __m512 b) { return _mm512_max_ps(a, b); }
+/// Stores the first n (1…16) lanes of v: one masked store for a row's last partial vector.
+static inline void sk_store_first_v(float *dst, __m512 v, long n) {
+    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), v);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 /// σ(x) for 8 floats, Cephes-style (AVX2 has no vreduceps/vscalefps); 2^n goes through the exponent bits (n ∈ [−127, 126] after the clamp,
 /// n = −127 gives exactly 0). 1/d is a real divide: vrcpps plus one Newton step gives 1 − 2^−24, not 1, for d = 1.
@@ -59,6 +63,11 @@ static inline __m256 sk_sigmoid_v(__m256 x) {
 }
 /// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
 static inline __m256 sk_max_v(__m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+/// Stores the first n (1…8) lanes of v: one masked store for a row's last partial vector.
+static inline void sk_store_first_v(float *dst, __m256 v, long n) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst, m, v);
+}
 #endif
 /// dst[0 ..< length] = fill with src[0 ..< n] copied to dst[lead ...]; needs lead ≥ 0, lead + n ≤ length.
 /// Padded rows for the convolution and pooling kernels. Masked vector tails instead of memset/memcpy calls: the

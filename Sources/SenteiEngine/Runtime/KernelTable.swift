@@ -54,6 +54,8 @@ protocol FloatKernelSet: SendableMetatype {
     static func resizeNearest(
         input: UnsafePointer<Float>, inputChannelStride: Int, channels: Int, h: Int, w: Int,
         scaleH: Int, scaleW: Int, output: UnsafeMutablePointer<Float>, outputChannelStride: Int, ith: Int, nth: Int)
+    static func softmax(
+        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, dim: Int, inner: Int, ith: Int, nth: Int)
     static func relu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, ith: Int, nth: Int)
     static func sigmoid(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, ith: Int, nth: Int)
     static func silu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, ith: Int, nth: Int)
@@ -128,6 +130,10 @@ public struct KernelTable: Sendable {
         _ input: UnsafePointer<Float>, _ inputChannelStride: Int, _ channels: Int, _ h: Int, _ w: Int,
         _ scaleH: Int, _ scaleW: Int, _ output: UnsafeMutablePointer<Float>, _ outputChannelStride: Int,
         _ ith: Int, _ nth: Int) -> Void
+    /// (x, y, outer, dim, inner, ith, nth): softmax along the middle axis of [outer, dim, inner]; y may alias x.
+    public let softmax: @Sendable (
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ outer: Int, _ dim: Int, _ inner: Int,
+        _ ith: Int, _ nth: Int) -> Void
     public let relu: Unary
     public let sigmoid: Unary
     public let silu: Unary
@@ -182,6 +188,7 @@ public struct KernelTable: Sendable {
             K.resizeNearest(input: $0, inputChannelStride: $1, channels: $2, h: $3, w: $4, scaleH: $5, scaleW: $6,
                             output: $7, outputChannelStride: $8, ith: $9, nth: $10)
         }
+        softmax = { K.softmax(x: $0, y: $1, outer: $2, dim: $3, inner: $4, ith: $5, nth: $6) }
         relu = { K.relu(x: $0, y: $1, count: $2, ith: $3, nth: $4) }
         sigmoid = { K.sigmoid(x: $0, y: $1, count: $2, ith: $3, nth: $4) }
         silu = { K.silu(x: $0, y: $1, count: $2, ith: $3, nth: $4) }

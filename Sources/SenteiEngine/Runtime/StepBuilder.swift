@@ -124,7 +124,7 @@ struct StepBuilder {
             let outer = shape[..<axis].reduce(1, *), dim = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
             let x = inputs[0]
             return Program.Step(node: index, parallel: count > 4096) { ith, nth in
-                StridedKernels.softmax(x: x, y: out, outer: outer, dim: dim, inner: inner, ith: ith, nth: nth)
+                kernels.softmax(x, out, outer, dim, inner, ith, nth)
             }
         case .matMul:
             let (sa, sb) = (inShapes[0], inShapes[1])

@@ -1,0 +1,1 @@
+../SenteiKernelsAVX512/Softmax.swift
