@@ -45,6 +45,9 @@ struct GuardCommand: ParsableCommand {
     @Option(name: .long, help: "Optimiser steps of a re-healing run (instead of --reheal-minutes).")
     var rehealSteps: Int?
 
+    @Option(name: .long, help: "Re-admit a re-healed rung only if its held-out agreement rose by more than this (AP50).")
+    var minGain = 0.05
+
     @Option(name: .long, help: "Images per re-healing step.")
     var batch = 4
 
@@ -67,6 +70,7 @@ struct GuardCommand: ParsableCommand {
             throw ValidationError("--every, --sustained, --holdout, --batch must be ≥ 1 and --recent > --holdout")
         }
         guard ratio > 0, ratio <= 1 else { throw ValidationError("--ratio must be in (0, 1]") }
+        guard minGain >= 0, minGain <= 1 else { throw ValidationError("--min-gain must be in [0, 1]") }
         guard (rehealMinutes == nil) != (rehealSteps == nil) else { throw ValidationError("give exactly one of --reheal-minutes and --reheal-steps") }
     }
 
@@ -77,6 +81,7 @@ struct GuardCommand: ParsableCommand {
         settings.healing.optimizer.learningRate = lr
         settings.rehealBudget = rehealSteps.map { .steps($0) } ?? .cpuSeconds(rehealMinutes! * 60)
         settings.holdout = holdout
+        settings.minimumGain = minGain
         let threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let sceneGuard = try SceneGuard(directory: ladder, level: level, settings: settings, threads: threadCount)
         let meter = PowerMeterProbe(wattsPerCore: wattsPerCore).probe().meter

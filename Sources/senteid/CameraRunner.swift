@@ -11,10 +11,16 @@ final class CameraRunner: @unchecked Sendable {
     let pipeline: CameraPipeline
     private(set) var task: Task<Void, Never>?
     private let ended = Atomic<Bool>(false)
+    private let sink: any EventSink
+    private let logger: Logger
+    /// The scene guard of the ladder's healed rungs (`[healing]`); replaced on reload.
+    private let sceneGuard = Mutex<RungGuardService?>(nil)
 
-    private init(settings: CameraSettings, pipeline: CameraPipeline) {
+    private init(settings: CameraSettings, pipeline: CameraPipeline, sink: any EventSink, logger: Logger) {
         self.settings = settings
         self.pipeline = pipeline
+        self.sink = sink
+        self.logger = logger
     }
 
     /// Builds the source (V4L2 or replay), the ladder (the model compiled at each input size) and the pipeline.
@@ -86,7 +92,30 @@ final class CameraRunner: @unchecked Sendable {
         let pipeline = try CameraPipeline(config: pipelineConfig, source: source, stopSignal: stopSignal, ladder: ladder,
                                           sink: sink, powerMeter: powerMeter, snapshots: snapshots,
                                           logger: pipelineLogger)
-        return CameraRunner(settings: settings, pipeline: pipeline)
+        let runner = CameraRunner(settings: settings, pipeline: pipeline, sink: sink, logger: logger)
+        runner.sceneGuard.withLock { $0 = runner.makeGuard(config) }
+        return runner
+    }
+
+    /// A scene guard when `[healing]` is on, the model is a ladder directory and frames are sampled; nil otherwise.
+    private func makeGuard(_ config: SenteiConfig) -> RungGuardService? {
+        guard config.healing.enabled, let ladder = config.model.ladder,
+              let calibration = Self.calibrationConfig(config, camera: settings.name) else { return nil }
+        return RungGuardService(settings: RungGuardSettings(config.healing), ladderDirectory: ladder,
+                                calibrationDirectory: calibration.directory, pipeline: pipeline, sink: sink,
+                                modelThreads: config.model.threads, logger: logger)
+    }
+
+    /// A reload changed `[healing]` (or calibration): the old guard stops, a new one starts with the new settings.
+    /// The pipeline keeps its withdrawn levels; the new guard watches the rungs still on the front.
+    func restartGuard(_ config: SenteiConfig) {
+        let next = makeGuard(config)
+        let previous = sceneGuard.withLock { current -> RungGuardService? in
+            defer { current = next }
+            return current
+        }
+        previous?.stop()
+        if task != nil { next?.start() }
     }
 
     /// The `[budgets]` table as the controller takes it; `max_level` beyond the ladder means its last level.
@@ -131,6 +160,7 @@ final class CameraRunner: @unchecked Sendable {
 
     /// Starts the pipeline; `onEnd` runs when it returns (source exhausted, stopped, or failed).
     func start(onEnd: @escaping @Sendable (CameraRunner, (any Error)?) -> Void) {
+        sceneGuard.withLock { $0?.start() }
         task = Task { [self] in
             var failure: (any Error)? = nil
             do { try await pipeline.run() } catch { failure = error }
@@ -143,6 +173,7 @@ final class CameraRunner: @unchecked Sendable {
     /// driver call), in which case the caller goes on without it.
     @discardableResult
     func stop(timeout: Duration) async -> Bool {
+        sceneGuard.withLock { $0?.stop() }
         pipeline.stop()
         guard task != nil else { return true }
         let deadline = ContinuousClock.now + timeout

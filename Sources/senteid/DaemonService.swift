@@ -279,6 +279,13 @@ final class DaemonService: Service, @unchecked Sendable {
                 }
             }
         }
+        if changes.healingChanged || changes.calibrationChanged {
+            for camera in new.cameras where !toRestart.contains(camera.name) {
+                guard let runner = lock.withLock({ cameras[camera.name] }) else { continue }
+                runner.restartGuard(new)
+                logger.notice("scene guard restarted with the new [healing] settings", metadata: ["sentei.camera": "\(camera.name)"])
+            }
+        }
         for camera in new.cameras where toRestart.contains(camera.name) {
             await stopCamera(camera.name)
             startCamera(camera, config: new)

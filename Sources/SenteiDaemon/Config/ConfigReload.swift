@@ -14,6 +14,8 @@ public struct ConfigChangeSet: Sendable, Equatable {
     public var detectionChanged = false
     public var outputsChanged = false
     public var calibrationChanged = false
+    /// `[healing]`: each camera's scene guard restarts with the new settings; the pipelines keep running.
+    public var healingChanged = false
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct ConfigChangeSet: Sendable, Equatable {
         c.detectionChanged = old.detection != new.detection
         c.outputsChanged = old.outputs != new.outputs
         c.calibrationChanged = old.calibration != new.calibration
+        c.healingChanged = old.healing != new.healing
         return c
     }
 
@@ -53,6 +56,7 @@ public struct ConfigChangeSet: Sendable, Equatable {
         if detectionChanged { parts.append("detection") }
         if outputsChanged { parts.append("outputs") }
         if calibrationChanged { parts.append("calibration") }
+        if healingChanged { parts.append("healing") }
         return parts.isEmpty ? "nothing" : parts.joined(separator: ", ")
     }
 }

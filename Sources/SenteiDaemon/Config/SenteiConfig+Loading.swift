@@ -56,6 +56,7 @@ extension SenteiConfig {
         config.detection = readDetection(root.table("detection"), labels: labels)
         config.outputs = readOutputs(root.table("outputs"))
         config.calibration = readCalibration(root.table("calibration"))
+        config.healing = readHealing(root.table("healing"), calibration: config.calibration, model: config.model)
         root.finish()
         guard diagnostics.errors.isEmpty else { throw ConfigValidationError(errors: diagnostics.errors) }
         return config
@@ -240,6 +241,37 @@ extension SenteiConfig {
         s.count = t.int("count", default: s.count, range: 1...100_000, unit: "frames")
         s.intervalS = t.double("interval_s", default: s.intervalS, range: 0...86400, unit: "seconds")
         s.maxBytes = t.int("max_bytes", default: s.maxBytes, range: (1 << 20)...(1 << 40), unit: "bytes")
+        t.finish()
+        return s
+    }
+
+    private static func readHealing(_ t: TableReader, calibration: CalibrationSettings,
+                                    model: ModelSettings) -> HealingSettings {
+        var s = HealingSettings()
+        s.enabled = t.bool("enabled", default: false)
+        s.checkEveryS = t.double("check_every_s", default: s.checkEveryS, range: 10...86400, unit: "seconds")
+        s.checkFrames = t.int("check_frames", default: s.checkFrames, range: 1...64, unit: "frames")
+        s.ratio = t.double("ratio", default: s.ratio, range: 0.05...1, unit: "fraction of the admitted agreement")
+        s.sustained = t.int("sustained", default: s.sustained, range: 1...100, unit: "checks")
+        let hoursRule = "a daily window \"HH:MM-HH:MM\" of local time, e.g. \"01:00-05:00\""
+        if let hours = t.optionalString("hours", expected: hoursRule, accept: { HealingHours($0) != nil }) {
+            s.hours = HealingHours(hours)
+        }
+        s.minutes = t.double("minutes", default: s.minutes, range: 0.1...600, unit: "CPU minutes per re-healing run")
+        s.minGain = t.double("min_gain", default: s.minGain, range: 0...1, unit: "agreement (AP50)")
+        s.rehealFrames = t.int("reheal_frames", default: s.rehealFrames, range: 8...10_000, unit: "frames")
+        s.holdout = t.int("holdout", default: s.holdout, range: 1...1000, unit: "frames")
+        if s.holdout >= s.rehealFrames {
+            t.report(.conflict, "holdout", expected: "fewer than reheal_frames (\(s.rehealFrames))", found: "integer \(s.holdout)")
+        }
+        if s.enabled && !calibration.enabled {
+            t.report(.conflict, "enabled", expected: "[calibration] enabled = true (the guard checks the sampled frames)",
+                     found: "healing enabled with calibration off")
+        }
+        if s.enabled && model.ladder == nil {
+            t.report(.conflict, "enabled", expected: "[model] ladder set (only a ladder directory has healed rungs)",
+                     found: "healing enabled without a ladder")
+        }
         t.finish()
         return s
     }

@@ -9,6 +9,7 @@ public struct SenteiConfig: Sendable, Equatable {
     public var detection = DetectionSettings()
     public var outputs = OutputSettings()
     public var calibration = CalibrationSettings()
+    public var healing = HealingSettings()
 
     public init() {}
 }
@@ -112,7 +113,8 @@ public struct SocketSettings: Sendable, Equatable {
 public struct JournalSettings: Sendable, Equatable {
     public var enabled = true
     /// Event types written to the journal (detections and track updates would flood it).
-    public var events: [String] = ["track_new", "track_end", "level_change", "camera_lost", "camera_found", "error"]
+    public var events: [String] = ["track_new", "track_end", "level_change", "camera_lost", "camera_found", "error",
+                                   "rung_withdrawn", "rung_readmitted"]
 }
 
 public struct SnapshotSettings: Sendable, Equatable {
@@ -142,10 +144,63 @@ public struct CalibrationSettings: Sendable, Equatable {
     public var maxBytes: Int = 128 << 20
 }
 
+/// The scene guard of healed ladder rungs (`[healing]`): checks them against the unpruned model on the sampled
+/// calibration frames, withdraws one whose agreement falls, and re-heals it in the background.
+public struct HealingSettings: Sendable, Equatable {
+    /// Guard the healed rungs of `[model] ladder`; needs `[calibration] enabled` (the sampled frames are its data).
+    public var enabled = false
+    /// Seconds between agreement checks; 10...86400.
+    public var checkEveryS: Double = 300
+    /// Newest sampled frames per check; 1...64.
+    public var checkFrames = 4
+    /// A check fails below this fraction of the rung's admitted agreement; 0.05...1.
+    public var ratio = 0.7
+    /// Failed checks in a row that withdraw the rung; 1...100.
+    public var sustained = 3
+    /// When re-healing may run, local time "HH:MM-HH:MM" (may wrap past midnight); nil = any time.
+    public var hours: HealingHours? = nil
+    /// CPU-minute budget of one re-healing run (the guard thread's own CPU time); 0.1...600.
+    public var minutes: Double = 10
+    /// A re-healed rung is re-admitted only if its held-out agreement beats the withdrawn one by this much; 0...1.
+    public var minGain: Double = 0.05
+    /// Frames sampled after the withdrawal that a re-healing run uses, the last `holdout` of them held out; 8...10000.
+    public var rehealFrames = 48
+    /// 1...1000, less than `reheal_frames`.
+    public var holdout = 8
+}
+
+/// A daily window of local time, minutes after midnight; `start > end` wraps past midnight.
+public struct HealingHours: Sendable, Equatable, CustomStringConvertible {
+    public var startMinute: Int
+    public var endMinute: Int
+
+    /// "01:00-05:00"; nil when malformed.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        func minute(_ s: Substring) -> Int? {
+            let hm = s.trimmingCharacters(in: .whitespaces).split(separator: ":", omittingEmptySubsequences: false)
+            guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+                  (0...24).contains(h), (0...59).contains(m), h * 60 + m <= 24 * 60 else { return nil }
+            return h * 60 + m
+        }
+        guard parts.count == 2, let start = minute(parts[0]), let end = minute(parts[1]), start != end else { return nil }
+        startMinute = start
+        endMinute = end
+    }
+
+    public func contains(minuteOfDay m: Int) -> Bool {
+        startMinute < endMinute ? (startMinute..<endMinute).contains(m) : (m >= startMinute || m < endMinute)
+    }
+
+    public var description: String {
+        String(format: "%02d:%02d-%02d:%02d", startMinute / 60, startMinute % 60, endMinute / 60, endMinute % 60)
+    }
+}
+
 extension SenteiConfig {
     /// Event types the socket and journal know.
     public static let eventTypes = ["detections", "track_new", "track_update", "track_end", "level_change",
-                                    "camera_lost", "camera_found", "stats", "error"]
+                                    "camera_lost", "camera_found", "stats", "error", "rung_withdrawn", "rung_readmitted"]
 
     public var snapshotDirectory: String { outputs.snapshots.directory ?? daemon.stateDirectory + "/snapshots" }
     public var calibrationDirectory: String { calibration.directory ?? daemon.stateDirectory + "/calibration" }

@@ -34,7 +34,8 @@ public final class LevelController {
     static let startupTail = 1.1
 
     private let lowest: Int
-    private let highest: Int
+    /// `max_level`; `highest` is the cheapest of the levels up to it that is not withdrawn.
+    private let configuredHighest: Int
     private var latency: SlidingWindow
     private var processing: SlidingWindow
     private var power: SlidingWindow
@@ -74,7 +75,7 @@ public final class LevelController {
         self.camera = camera
         self.levelCount = profileMs.count
         self.lowest = lowest
-        self.highest = highest
+        self.configuredHighest = highest
         self.level = lowest
         self.measuredProfileMs = profileMs
         self.onlineProfileMs = profileMs
@@ -295,6 +296,7 @@ public final class LevelController {
     /// `skippable`, a latency budget that the level's own processing time breaks (no skipping can fix it) is ignored
     /// once skipping keeps the queue from adding to it.
     private func fits(_ candidate: Int, every: Int, margin: Double, skippable: Bool = false) -> Fit {
+        if isWithdrawn(candidate) { return Fit(fits: false, latencyMs: nil, powerW: nil) }  // see "Withdrawn rungs"
         let proc = predictedProcessingMs(candidate)
         let tail: Double
         let wait: Double
@@ -359,5 +361,46 @@ public final class LevelController {
             camera: camera, from: from ?? level, to: to, reason: reason, latencyP95Ms: measuredLatency,
             latencyBudgetMs: latencyBudget, powerW: power.mean, powerBudgetW: powerBudget, processEvery: every,
             processingMs: processing.mean, predictedLatencyMs: fit.latencyMs, predictedPowerW: fit.powerW)
+    }
+
+    // MARK: Withdrawn rungs (scene guard)
+    //
+    // A healed rung the scene guard withdrew stays loaded (its buffers are not freed on the frame path) but is never
+    // chosen: `fits` rejects it, and `highest` (the lightest level, where frames are skipped) is the cheapest level
+    // still allowed. If every allowed level were withdrawn, the mask is ignored: some level must run.
+
+    /// Bit i set: level i is withdrawn.
+    public private(set) var withdrawnMask: UInt64 = 0
+
+    public func isWithdrawn(_ candidate: Int) -> Bool {
+        candidate < 64 && withdrawnMask & (1 << UInt64(candidate)) != 0
+    }
+
+    private var highest: Int {
+        var candidate = configuredHighest
+        while candidate > lowest && isWithdrawn(candidate) { candidate -= 1 }
+        return candidate
+    }
+
+    /// Takes the levels in `mask` out of (or back into) the choice. When the current level is withdrawn, moves to the
+    /// nearest allowed level that fits the budgets (cheaper ones first), else the nearest allowed one, and returns
+    /// that change with reason "rung_withdrawn".
+    public func setWithdrawn(_ mask: UInt64, nowNs: UInt64) -> LevelChangeEvent? {
+        let allowedMask = (lowest...configuredHighest).reduce(UInt64(0)) { $1 < 64 ? $0 | (1 << UInt64($1)) : $0 }
+        withdrawnMask = mask & allowedMask == allowedMask ? 0 : mask
+        guard isWithdrawn(level) else { return nil }
+        // Nearest first, the cheaper side first at equal distance; no allocation (this runs between two frames).
+        var nearest: Int?
+        var target: Int?
+        for distance in 1...64 where target == nil {
+            for side in 0..<2 {
+                let candidate = side == 0 ? level + distance : level - distance
+                guard candidate >= lowest && candidate <= configuredHighest && !isWithdrawn(candidate) else { continue }
+                if nearest == nil { nearest = candidate }
+                if fits(candidate, every: processEvery, margin: config.stepDownMargin).fits { target = candidate; break }
+            }
+        }
+        guard let chosen = target ?? nearest else { return nil }
+        return change(to: chosen, every: processEvery, reason: "rung_withdrawn", nowNs: nowNs)
     }
 }

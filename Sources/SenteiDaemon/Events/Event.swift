@@ -14,6 +14,10 @@ public enum Event: Sendable, Equatable {
     case stats(StatsEvent)
     /// Something failed that detection carries on without (a snapshot that could not be written: full disk…).
     case error(ErrorEvent)
+    /// The scene guard took a healed ladder rung off the running front (its agreement with the unpruned model fell).
+    case rungWithdrawn(RungEvent)
+    /// A re-healed rung passed its admission check and is back on the front.
+    case rungReadmitted(RungEvent)
 
     public static let schemaVersion = 1
 
@@ -29,6 +33,8 @@ public enum Event: Sendable, Equatable {
         case .cameraFound: "camera_found"
         case .stats: "stats"
         case .error: "error"
+        case .rungWithdrawn: "rung_withdrawn"
+        case .rungReadmitted: "rung_readmitted"
         }
     }
 }
@@ -235,6 +241,49 @@ public struct ErrorEvent: Codable, Sendable, Equatable {
     }
 }
 
+/// A healed (specialist) rung of a ladder directory left or rejoined the running front: the scene guard compares it
+/// with the unpruned model on sampled frames (agreement = AP50 weighted by the unpruned model's boxes per class).
+public struct RungEvent: Codable, Sendable, Equatable {
+    public var camera: String
+    /// The rung's name in the ladder's manifest.json, e.g. "s416_c25_fp32".
+    public var rung: String
+    /// Its index in the running ladder (the `level` of level_change and stats events).
+    public var level: Int
+    /// Why: the withdrawal's reason, or what the re-healing measured.
+    public var reason: String
+    /// The agreement the rung was admitted with (withdrawn) or is admitted with now (readmitted).
+    public var admittedMAP50: Double
+    /// The latest checks' agreements, oldest first (withdrawn: the failing ones).
+    public var recentMAP50: [Double]
+    /// Re-healing only: held-out agreement before and after, optimiser steps and CPU seconds spent, the new file.
+    public var beforeMAP50: Double?
+    public var afterMAP50: Double?
+    public var steps: Int?
+    public var cpuS: Double?
+    public var file: String?
+
+    enum CodingKeys: String, CodingKey {
+        case camera, rung, level, reason, admittedMAP50 = "admitted_map50", recentMAP50 = "recent_map50",
+             beforeMAP50 = "before_map50", afterMAP50 = "after_map50", steps, cpuS = "cpu_s", file
+    }
+
+    public init(camera: String, rung: String, level: Int, reason: String, admittedMAP50: Double, recentMAP50: [Double],
+                beforeMAP50: Double? = nil, afterMAP50: Double? = nil, steps: Int? = nil, cpuS: Double? = nil,
+                file: String? = nil) {
+        self.camera = camera
+        self.rung = rung
+        self.level = level
+        self.reason = reason
+        self.admittedMAP50 = admittedMAP50
+        self.recentMAP50 = recentMAP50
+        self.beforeMAP50 = beforeMAP50
+        self.afterMAP50 = afterMAP50
+        self.steps = steps
+        self.cpuS = cpuS
+        self.file = file
+    }
+}
+
 extension Event {
     /// One NDJSON line (no trailing newline): the payload's fields plus `v` and `type`.
     public func jsonLine() -> String {
@@ -248,6 +297,7 @@ extension Event {
         case .cameraLost(let e), .cameraFound(let e): payload = try? encoder.encode(e)
         case .stats(let e): payload = try? encoder.encode(e)
         case .error(let e): payload = try? encoder.encode(e)
+        case .rungWithdrawn(let e), .rungReadmitted(let e): payload = try? encoder.encode(e)
         }
         let body = payload.map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? ""
         return "{\"v\":\(Self.schemaVersion),\"type\":\"\(type)\"" + (body.isEmpty ? "" : ",") + body + "}"

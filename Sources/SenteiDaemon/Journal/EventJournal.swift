@@ -21,6 +21,8 @@ public struct EventJournal: Sendable {
         "camera_found": "2ec795bc28634f1c86573bea933e8019",
         "stats": "01e2e9a692b24e44bad6bff614f9e195",
         "error": "0c918a4933794ca79d7f64c3f44c47fa",
+        "rung_withdrawn": "c4765d88d4584dd7af5319478edd719a",
+        "rung_readmitted": "76f512e239994faa8b1f377acb65bb1f",
     ]
 
     @discardableResult
@@ -74,6 +76,13 @@ public struct EventJournal: Sendable {
             message = (e.camera.map { "\($0): " } ?? "") + "\(e.code): \(e.message)"
                 + (e.count > 1 ? " (\(e.count) times)" : "")
             priority = .error
+        case .rungWithdrawn(let e), .rungReadmitted(let e):
+            fields += [("SENTEI_CAMERA", e.camera), ("SENTEI_RUNG", e.rung), ("SENTEI_LEVEL", String(e.level)),
+                       ("SENTEI_REASON", e.reason)]
+            let withdrawn = event.type == "rung_withdrawn"
+            message = "\(e.camera): rung \(e.rung) (level \(e.level)) " + (withdrawn ? "withdrawn" : "re-admitted")
+                + " (\(e.reason))"
+            priority = withdrawn ? .warning : .notice
         }
         fields.append(("SENTEI_JSON", event.jsonLine()))
         return (message, priority, fields)

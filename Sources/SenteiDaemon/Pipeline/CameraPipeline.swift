@@ -28,7 +28,8 @@ public final class CameraPipeline: @unchecked Sendable {
     private let clock: any MonotonicClock
     private let logger: Logger
     private let queue: FrameQueue<Frame>
-    private let runners: [LevelRunner]
+    /// Replaced only on the processing thread (a re-healed rung's new model, see `replaceLevel`).
+    private var runners: [LevelRunner]
 
     // Shared between the two threads.
     private let processEvery = Atomic<Int>(1)
@@ -42,6 +43,12 @@ public final class CameraPipeline: @unchecked Sendable {
     private let captureError = Mutex<(any Error)?>(nil)
     private let started = Atomic<Bool>(false)
     private let pendingUpdate = Mutex<PendingUpdate>(PendingUpdate())
+    // The scene guard's side (`RungGuardService`): which levels are withdrawn and a re-healed level's runner waiting
+    // to replace the running one. The processing thread reads one counter per frame and takes the lock only when
+    // it moved.
+    private let withdrawnLevels = Atomic<UInt64>(0)
+    private let rungUpdates = Atomic<UInt64>(0)
+    private let replacement = Mutex<RungReplacement?>(nil)
 
     public init(config: PipelineConfig, source: any FrameSource, stopSignal: StopSignal, ladder: Ladder,
                 sink: any EventSink, powerMeter: (any PowerMeter)? = nil, snapshots: SnapshotWriter? = nil,
@@ -96,6 +103,32 @@ public final class CameraPipeline: @unchecked Sendable {
         guard update.statsIntervalS > 0 else { throw ControllerError("stats_interval_s must be > 0") }
         pendingUpdate.withLock { $0 = PendingUpdate(update) }
     }
+
+    /// Levels (bit i = ladder index i) the scene guard withdrew. Applied between two frames: the controller no longer
+    /// chooses them, and a pipeline running one steps to the nearest allowed level (`level_change`, "rung_withdrawn").
+    public func setWithdrawnLevels(_ mask: UInt64) {
+        withdrawnLevels.store(mask, ordering: .releasing)
+        rungUpdates.add(1, ordering: .releasing)
+    }
+
+    public var withdrawnLevelMask: UInt64 { withdrawnLevels.load(ordering: .acquiring) }
+
+    /// A re-admitted rung's new model (compiled by the caller, off the inference thread) replaces level `index`
+    /// between two frames; the old runner is released on the next replacement or with the pipeline, never on the
+    /// processing thread. Call `setWithdrawnLevels` afterwards to allow the level again.
+    public func replaceLevel(_ index: Int, with level: LadderLevel) throws {
+        guard ladder.levels.indices.contains(index) else { throw ControllerError("no ladder level \(index) to replace") }
+        guard level.manifest.input.shape == ladder[index].manifest.input.shape,
+              level.manifest.output.shape == ladder[index].manifest.output.shape else {
+            throw ControllerError("\(level.name): its input/output shapes differ from level \(index) (\(ladder[index].name))")
+        }
+        let runner = try LevelRunner(level: level, options: config.detection, clock: clock)
+        replacement.withLock { $0 = RungReplacement(index: index, runner: runner) }
+        rungUpdates.add(1, ordering: .releasing)
+    }
+
+    /// Which model level `index` runs (tests; read only after `run()` returned).
+    func runningModelIdentity(at index: Int) -> ObjectIdentifier { ObjectIdentifier(runners[index].level.model) }
 
     /// Asks both threads to finish; `run()` returns once they have.
     public func stop() {
@@ -208,6 +241,13 @@ public final class CameraPipeline: @unchecked Sendable {
             if let current = state, let update = pendingUpdate.withLock({ $0.take() }) {
                 applyReload(update, state: current)
             }
+            if let current = state {
+                let updates = rungUpdates.load(ordering: .acquiring)
+                if updates != current.rungUpdatesSeen {
+                    current.rungUpdatesSeen = updates
+                    applyRungUpdate(current)
+                }
+            }
             process(frame, decoder: decoder, state: state!, timed: timed)
         }
         if let state {
@@ -313,6 +353,21 @@ public final class CameraPipeline: @unchecked Sendable {
         }
     }
 
+    /// Between two frames: a waiting replacement runner goes in (the old one stays in the slot), then the withdrawn
+    /// set goes to the controller, which leaves a withdrawn level it is on.
+    private func applyRungUpdate(_ state: ProcessingState) {
+        replacement.withLock { slot in
+            guard let waiting = slot, !waiting.applied, runners.indices.contains(waiting.index) else { return }
+            waiting.runner.options = runners[waiting.index].options
+            swap(&runners[waiting.index], &slot!.runner)
+            slot!.applied = true
+        }
+        let controller = state.controller
+        if let decision = controller.setWithdrawn(withdrawnLevels.load(ordering: .acquiring), nowNs: clock.nowNs()) {
+            apply(decision, controller: controller)
+        }
+    }
+
     private func applyReload(_ controllerConfig: ControllerConfig, state: ProcessingState) {
         let now = clock.nowNs()
         let old = state.controller
@@ -320,6 +375,7 @@ public final class CameraPipeline: @unchecked Sendable {
             let controller = try LevelController(config: controllerConfig, camera: config.camera,
                                                  profileMs: old.measuredProfileMs, nowNs: now)
             controller.cameraFps = old.cameraFps
+            _ = controller.setWithdrawn(old.withdrawnMask, nowNs: now)
             state.controller = controller
             apply(controller.start(nowNs: now, from: old.level, reason: "config_reload"), controller: controller)
         } catch {
@@ -421,9 +477,18 @@ public final class CameraPipeline: @unchecked Sendable {
     }
 }
 
+/// A re-healed level's runner handed to the processing thread; after the swap it holds the old runner.
+private struct RungReplacement: @unchecked Sendable {
+    var index: Int
+    var runner: LevelRunner
+    var applied = false
+}
+
 /// What only the processing thread touches.
 private final class ProcessingState {
     var controller: LevelController
+    /// The `rungUpdates` count last applied.
+    var rungUpdatesSeen: UInt64 = 0
     let tracker: IoUTracker
     var calibration: CalibrationSampler?
     var statsIntervalS: Double

@@ -18,6 +18,8 @@ extension Event {
         case "camera_found": guard let e = decode(CameraEvent.self) else { return nil }; self = .cameraFound(e)
         case "stats": guard let e = decode(StatsEvent.self) else { return nil }; self = .stats(e)
         case "error": guard let e = decode(ErrorEvent.self) else { return nil }; self = .error(e)
+        case "rung_withdrawn": guard let e = decode(RungEvent.self) else { return nil }; self = .rungWithdrawn(e)
+        case "rung_readmitted": guard let e = decode(RungEvent.self) else { return nil }; self = .rungReadmitted(e)
         default: return nil
         }
     }
@@ -84,6 +86,15 @@ public enum EventPrettyPrinter {
         case .error(let e):
             camera = e.camera ?? "-"
             body = e.code + (e.errno.map { " \($0)" } ?? "") + ": " + e.message + (e.count > 1 ? " (×\(e.count))" : "")
+        case .rungWithdrawn(let e):
+            camera = e.camera
+            body = "\(e.rung) (level \(e.level)) withdrawn: agreement \(e.recentMAP50.map { f($0, 3) }.joined(separator: ", "))"
+                + " vs \(f(e.admittedMAP50, 3)) admitted — \(e.reason)"
+        case .rungReadmitted(let e):
+            camera = e.camera
+            body = "\(e.rung) (level \(e.level)) re-admitted: held-out agreement "
+                + "\(e.beforeMAP50.map { f($0, 3) } ?? "?") → \(e.afterMAP50.map { f($0, 3) } ?? "?")"
+                + (e.steps.map { " after \($0) steps" } ?? "") + (e.cpuS.map { ", \(f($0, 0)) CPU s" } ?? "")
         }
         return camera.padding(toLength: max(camera.count, 8), withPad: " ", startingAt: 0) + " "
             + event.type.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + body

@@ -233,7 +233,7 @@ public final class EventSocketServer: @unchecked Sendable {
         case .stats(let e): retained[e.camera, default: [:]]["stats"] = line
         case .levelChange(let e): retained[e.camera, default: [:]]["level"] = line
         case .cameraLost(let e), .cameraFound(let e): retained[e.camera, default: [:]]["camera"] = line
-        case .detections, .trackNew, .trackUpdate, .trackEnd, .error: break
+        case .detections, .trackNew, .trackUpdate, .trackEnd, .error, .rungWithdrawn, .rungReadmitted: break
         }
     }
 

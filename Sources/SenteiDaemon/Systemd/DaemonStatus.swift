@@ -26,7 +26,7 @@ public final class DaemonStatus: EventSink, Sendable {
         case .cameraFound(let e):
             state.withLock { _ = $0.lost.remove(e.camera) }
             onCameraState(e.camera, false)
-        case .trackNew, .trackUpdate, .trackEnd, .levelChange, .error: break
+        case .trackNew, .trackUpdate, .trackEnd, .levelChange, .error, .rungWithdrawn, .rungReadmitted: break
         }
     }
 

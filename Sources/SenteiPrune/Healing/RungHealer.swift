@@ -20,6 +20,9 @@ package final class RungHealer {
         /// Seed of the augmentation stream.
         package var seed: UInt64 = 1
         package var threads = 1
+        /// The CPU clock a `.cpuSeconds` budget is counted on: the process's by default; the daemon's guard passes
+        /// its own thread's, so the pipeline's inference does not eat the re-healing budget.
+        package var cpuClock: @Sendable () -> Double = processCPUSeconds
         package init() {}
     }
 
@@ -83,35 +86,42 @@ package final class RungHealer {
         var scheduleFitted = false
         while true {
             let step = trainer.optimizer.step
-            let spent = spentBefore + processCPUSeconds() - cpuStart
+            let spent = spentBefore + settings.cpuClock() - cpuStart
             switch budget {
             case .steps(let n): if step >= n { return }
             case .cpuSeconds(let limit): if spent >= limit { return }
             }
-            let stepStart = processCPUSeconds()
+            let stepStart = settings.cpuClock()
             let images = (0..<settings.batch).map { i -> [Float] in
                 var g = SplitMix64(seed: settings.seed, step: step, index: i)
                 return augmenter.sample(frames, using: &g)
             }
             let stats = try trainer.step(images)
-            let stepCPU = processCPUSeconds() - stepStart
+            let stepCPU = settings.cpuClock() - stepStart
             if !scheduleFitted {
                 scheduleFitted = true
                 // Fit the cosine schedule to the CPU budget once the cost of a step is known.
                 if case .cpuSeconds(let limit) = budget, trainer.optimizer.settings.totalSteps == Self.openEnded {
-                    let remaining = limit - (spentBefore + processCPUSeconds() - cpuStart)
+                    let remaining = limit - (spentBefore + settings.cpuClock() - cpuStart)
                     let estimate = max(trainer.optimizer.step + 1, trainer.optimizer.step + Int(remaining / (stepCPU * 1.1)))
                     trainer.optimizer.settings.totalSteps = estimate
                     trainer.optimizer.settings.warmupSteps = min(20, max(1, estimate / 10))
                 }
             }
             try afterStep(Progress(step: trainer.optimizer.step, totalSteps: trainer.optimizer.settings.totalSteps, stats: stats,
-                                   stepCPU: stepCPU, cpuSeconds: spentBefore + processCPUSeconds() - cpuStart))
+                                   stepCPU: stepCPU, cpuSeconds: spentBefore + settings.cpuClock() - cpuStart))
         }
     }
 
     /// The student's inference graph with the current weights.
     package var healedGraph: Graph { trainer.healedGraph }
+}
+
+/// CPU time of the calling thread (user + system), seconds.
+package func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// Process CPU time (user + system, all threads), seconds.

@@ -19,6 +19,9 @@ package final class SceneGuard {
         package var minimumReferenceBoxes = 4
         /// At most this many frames are pooled; the oldest go first.
         package var maximumPooledFrames = 64
+        /// Re-healing is admitted only if held-out agreement (box-weighted AP50) rose by more than this: a gain
+        /// within the noise of a few held-out frames would put a still-failing rung back on the front.
+        package var minimumGain = 0.05
         package init() {}
     }
 
@@ -151,6 +154,7 @@ package final class SceneGuard {
                 reason: String(format: "agreement (box-weighted AP50) %.3f over %d checks, below %.0f%% of the %.3f it was admitted with",
                                mean, settings.policy.sustained, settings.policy.ratio * 100, policy.admittedMAP50),
                 agreementMAP50: min(max(mean, 0), 1), admittedMAP50: policy.admittedMAP50)
+            try refreshLadder()
             ladder.levels[index].withdrawn = withdrawal
             ladder.markParetoFront()
             try ladder.write(directory: directory)
@@ -159,14 +163,16 @@ package final class SceneGuard {
     }
 
     /// Distils the rung (from its current weights) towards the unpruned model on `frames`, the last
-    /// `settings.holdout` held out. Admitted only if agreement on the held-out frames rose: the rung gets a new file,
+    /// `settings.holdout` held out. Admitted only if agreement on the held-out frames rose by more than
+    /// `settings.minimumGain`: the rung gets a new file,
     /// its agreement is the one measured on these frames, the withdrawal is cleared and the guard starts afresh.
     package func reheal(frames: [(name: String, jpeg: [UInt8])], energy: EnergyMeasurement? = nil,
                         afterStep: (RungHealer.Progress) throws -> Void = { _ in }) throws -> Reheal {
         guard frames.count > settings.holdout, settings.holdout >= 1 else {
             throw PruneError(.invalidCalibration, "re-healing needs more than \(settings.holdout) frames (the last \(settings.holdout) are held out), got \(frames.count)")
         }
-        let cpuStart = processCPUSeconds()
+        let cpuClock = settings.healing.cpuClock
+        let cpuStart = cpuClock()
         energy?.begin()
         let heldOut = Array(frames.suffix(settings.holdout))
         guard let before = try agreement(on: heldOut) else {
@@ -185,11 +191,12 @@ package final class SceneGuard {
         let healed = healer.healedGraph
         let candidate = try Detector(manifest: manifest, model: Model(graph: healed, options: .init(threads: threads)))
         let after = try agreement(on: heldOut, detector: candidate)!
-        let cpuSeconds = processCPUSeconds() - cpuStart
+        let cpuSeconds = cpuClock() - cpuStart
         let joules = energy?.end()
         var outcome = Reheal(before: before, after: after, steps: healer.trainer.optimizer.step, cpuSeconds: cpuSeconds, admitted: false)
-        guard after.weightedAP50 > before.weightedAP50 else { return outcome }
+        guard after.weightedAP50 > before.weightedAP50 + settings.minimumGain else { return outcome }
 
+        try refreshLadder()
         let file = nextFileName()
         let bytes = file.hasSuffix("." + CompactModel.fileExtension) ? CompactModel.encode(healed, source: file) : try ONNXWriter.encode(healed)
         let path = (directory as NSString).appendingPathComponent(file)
@@ -210,6 +217,16 @@ package final class SceneGuard {
         outcome.admitted = true
         outcome.file = file
         return outcome
+    }
+
+    /// Guards of other rungs of the same ladder may have written `manifest.json` since this one read it: changes start
+    /// from the file, so one guard never undoes another's withdrawal or re-admission.
+    private func refreshLadder() throws {
+        let current = try LadderManifest.load(directory: directory)
+        guard current.levels.contains(where: { $0.name == levelName }) else {
+            throw LadderError(.unknownLevel, file: directory, "guard: \(levelName) is no longer in the ladder")
+        }
+        ladder = current
     }
 
     /// "<stem>_rN.<ext>": the rung's file stem without an earlier "_rN", N one past the highest already there.
