@@ -18,15 +18,15 @@ import argparse
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from senteid_harness import SenteidProcess  # noqa: E402
 MAGIC = 0x53414C43
 SLOTS = 256
 
@@ -73,81 +73,33 @@ def engine_check(args, library, work, model, threads, short=10, long=60):
 
 
 class Daemon:
+    """senteid under the counter on the two-level ladder; counts processed frames and the levels they ran at."""
+
     def __init__(self, args, library, work):
-        self.work = work
-        self.socket_path = os.path.join(work, "events.sock")
-        self.config_path = os.path.join(work, "sentei.toml")
         self.table = os.path.join(work, "daemon.table")
         self.frames = 0
         self.levels_seen = []
-        self.lock = threading.Lock()
-        models = os.path.join(work, "models")
-        os.makedirs(models)
-        with open(os.path.join(ROOT, "Models", "yolox_nano.json")) as src, \
-                open(os.path.join(models, "yolox_nano.json"), "w") as dst:
-            dst.write(src.read())
-        os.symlink(os.path.join(os.path.abspath(args.shared), "models", "yolox_nano.onnx"),
-                   os.path.join(models, "yolox_nano.onnx"))
+        self.run = SenteidProcess(args.senteid, work, "alloc", args.shared, env=counted_env(library, self.table),
+                                  on_event=self.count)
         self.write_config(0, 0)
-        self.log = open(os.path.join(work, "senteid.log"), "w")
-        self.process = subprocess.Popen([args.senteid, "--config", self.config_path],
-                                        env=counted_env(library, self.table), stdout=subprocess.DEVNULL,
-                                        stderr=self.log)
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"check-allocations: senteid exited with {self.process.returncode}; "
-                                 f"see {self.log.name}")
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(self.socket_path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise SystemExit("check-allocations: the daemon's socket never appeared")
-                time.sleep(0.1)
-        threading.Thread(target=self.read_events, daemon=True).start()
+        self.run.start()
+        self.process = self.run.process
 
     def write_config(self, min_level, max_level):
-        lines = [
-            "[daemon]", f'state_dir = "{self.work}/state"', "stats_interval_s = 1",
-            "[model]", f'manifest = "{self.work}/models/yolox_nano.json"', "input_sizes = [416, 256]",
-            "threads = 2",
-            "[[cameras]]", 'name = "alloc"', f'replay = "{FRAMES}"', "fps = 25", "replay_loop = true",
-            "[budgets]", "latency_ms = 0", f"min_level = {min_level}", f"max_level = {max_level}",
-            "[outputs.socket]", f'path = "{self.socket_path}"', "[outputs.journal]", "enabled = false",
-        ]
-        with open(self.config_path + ".new", "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(self.config_path + ".new", self.config_path)
+        self.run.write_config(self.run.base_config(FRAMES, sizes=[416, 256], threads=2, camera="alloc") + [
+            "[budgets]", "latency_ms = 0", f"min_level = {min_level}", f"max_level = {max_level}"])
 
-    def read_events(self):
-        buffer = b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                with self.lock:
-                    if event.get("type") == "detections":
-                        self.frames += 1
-                        level = event.get("level")
-                        if not self.levels_seen or self.levels_seen[-1] != level:
-                            self.levels_seen.append(level)
+    def count(self, event):
+        """Called by the reader thread under the run's lock."""
+        if event.get("type") == "detections":
+            self.frames += 1
+            level = event.get("level")
+            if not self.levels_seen or self.levels_seen[-1] != level:
+                self.levels_seen.append(level)
 
     def snapshot(self):
         """(frames so far, {thread name: calls}) with threads of the same name summed."""
-        with self.lock:
+        with self.run.lock:
             frames = self.frames
         per_name = {}
         for tid, (calls, _) in read_table(self.table).items():
@@ -162,21 +114,15 @@ class Daemon:
     def wait_frames(self, count, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self.lock:
+            with self.run.lock:
                 if self.frames >= count:
                     return
-            if self.process.poll() is not None:
-                raise SystemExit(f"check-allocations: senteid exited early; see {self.log.name}")
+            self.run.check_running()
             time.sleep(0.05)
         raise SystemExit(f"check-allocations: fewer than {count} frames processed in {timeout} s")
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.sock.close()
+        self.run.stop()
 
 
 def per_frame(before, after):
@@ -233,7 +179,8 @@ def main():
                 daemon.process.send_signal(signal.SIGHUP)
                 time.sleep(1.0)
             switching = daemon.snapshot()
-            levels = list(daemon.levels_seen)
+            with daemon.run.lock:
+                levels = list(daemon.levels_seen)
         finally:
             daemon.stop()
         frames_a, steady_rates = per_frame(start, steady)

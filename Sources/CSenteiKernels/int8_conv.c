@@ -38,14 +38,6 @@ static void sk_i8_micro_vnni512(int kgs, const int8_t *a, const uint8_t *b, int3
     }
 }
 #include "int8/conv_template.h"
-#undef SK_FN
-#undef VW
-#undef MR
-#undef NR
-#undef KG
-#undef BTYPE
-#undef ATYPE
-#undef SK_RECIP
 #pragma clang attribute pop
 
 // --- AVX2: 4 rows × 24 columns, vpmaddwd on s16 activation pairs × broadcast s16 weight pairs (exact: no
@@ -83,14 +75,6 @@ static void sk_i8_micro_avx2(int kgs, const int16_t *a, const int16_t *b, int32_
     }
 }
 #include "int8/conv_template.h"
-#undef SK_FN
-#undef VW
-#undef MR
-#undef NR
-#undef KG
-#undef BTYPE
-#undef ATYPE
-#undef SK_RECIP
 #pragma clang attribute pop
 
 // --- Portable C: 4 rows × 16 columns over u8 quads, plain integer loops ----------------------------------------
@@ -117,13 +101,6 @@ static void sk_i8_micro_generic(int kgs, const int8_t *a, const uint8_t *b, int3
     memcpy(tile, c, sizeof c);
 }
 #include "int8/conv_template.h"
-#undef SK_FN
-#undef VW
-#undef MR
-#undef NR
-#undef KG
-#undef BTYPE
-#undef ATYPE
 
 // --- Dispatch by ISA code (chosen once by the engine; a switch per call, not per tile) -------------------------
 long sk_i8_packed_weight_bytes(int isa, int m, int k) {

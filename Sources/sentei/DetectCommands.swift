@@ -156,6 +156,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Dataset root: images/ + labels/, or a MOTChallenge sequence with gt.txt or gt/gt.txt.")
     var data: String
 
+    @Option(name: .long, help: "MOT sequence: score only frames FIRST-LAST by frame number, e.g. 41-71 (a test split).")
+    var frames: String?
+
     @Option(name: .long, help: "Write the detections, one JSON line per image, to this file (for pycocotools).")
     var detections: String?
 
@@ -163,10 +166,12 @@ struct EvalCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let detector = try self.detector.makeDetector(defaultThreshold: 0.01, threshold: threshold, defaultNMS: 0.65)
         let fm = FileManager.default
         let isMOT = fm.fileExists(atPath: data + "/gt.txt") || fm.fileExists(atPath: data + "/gt/gt.txt")
-        let dataset = isMOT ? try LabeledDataset.mot(root: data) : try LabeledDataset.yolo(root: data)
+        if frames != nil && !isMOT { throw ValidationError("--frames needs a MOTChallenge sequence (gt.txt); \(data) has none") }
+        var dataset = isMOT ? try LabeledDataset.mot(root: data) : try LabeledDataset.yolo(root: data)
+        if let frames { dataset = try dataset.restricted(toFrames: parseRange(frames, option: "--frames")) }
+        let detector = try self.detector.makeDetector(defaultThreshold: 0.01, threshold: threshold, defaultNMS: 0.65)
         let run = Evaluator.run(dataset: dataset, detector: detector)
         for failure in run.failures {
             FileHandle.standardError.write(Data("sentei eval: \(failure.message)\n".utf8))

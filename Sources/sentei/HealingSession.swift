@@ -75,15 +75,8 @@ final class HealingSession {
         sizeOverride = command.size
         guard manifest.inputWidth == manifest.inputHeight else { throw ValidationError("\(manifest.name): healing needs a square input") }
         if let root = command.evalMot {
-            var dataset = try LabeledDataset.mot(root: root)
-            if let text = command.evalFrames {
-                let range = try parseRange(text, option: "--eval-frames")
-                dataset.images = dataset.images.filter { image in
-                    let stem = stripExtension((image.path as NSString).lastPathComponent)
-                    return Int(stem).map { range.contains($0) } ?? false
-                }
-            }
-            mot = dataset
+            let dataset = try LabeledDataset.mot(root: root)
+            mot = try command.evalFrames.map { try dataset.restricted(toFrames: parseRange($0, option: "--eval-frames")) } ?? dataset
         } else {
             mot = nil
         }

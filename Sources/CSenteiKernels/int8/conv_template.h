@@ -5,7 +5,8 @@
 //   BTYPE/ATYPE  element type of the packed activation / weight panels (uint8_t/int8_t or int16_t/int16_t)
 //   SK_FN(micro)(int kgroups, const ATYPE *a, const BTYPE *b, int32_t *tile)  tile[r·NR + j] = Σ a·b
 //   SK_RECIP(x)  1/x for x ≥ 1 (sigmoid's denominator), to float precision
-// Everything here is static except conv2d and the two packing entry points.
+// Everything here is static except conv2d and the two packing entry points. The template undefines its
+// parameters at the end, so the includer can define them afresh for the next ISA.
 
 typedef float SK_FN(vf) __attribute__((ext_vector_type(VW)));
 typedef int32_t SK_FN(vi) __attribute__((ext_vector_type(VW)));
@@ -218,3 +219,11 @@ void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
 #undef VF
 #undef VI
 #undef VU
+#undef SK_FN
+#undef VW
+#undef MR
+#undef NR
+#undef KG
+#undef BTYPE
+#undef ATYPE
+#undef SK_RECIP

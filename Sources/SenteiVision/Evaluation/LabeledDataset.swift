@@ -74,6 +74,20 @@ public struct LabeledDataset: Sendable {
         }
         return LabeledDataset(images: images, personOnly: true)
     }
+
+    /// Only the frames whose file name is a frame number in `frames` (a MOT sequence's test part, e.g. 41…71).
+    /// Throws when none is left, so a mistyped range cannot score an empty set.
+    public func restricted(toFrames frames: ClosedRange<Int>) throws -> LabeledDataset {
+        var out = self
+        out.images = images.filter { image in
+            let name = image.path.split(separator: "/").last.map(String.init) ?? image.path
+            return Int(stripExtension(name)).map { frames.contains($0) } ?? false
+        }
+        guard !out.images.isEmpty else {
+            throw VisionError(.invalidDataset, "no frame numbered \(frames.lowerBound)…\(frames.upperBound) in the sequence")
+        }
+        return out
+    }
 }
 
 /// Parses YOLO label text; a malformed line is an error naming the file and line.
