@@ -96,24 +96,11 @@ package struct MemoryPlan: Sendable {
         }
         for output in outputs { last[roots[output].node] = Int.max }
 
-        // Greedy placement, largest first, into the lowest gap free during the region's lifetime.
+        let regionIDs = (0..<count).filter { roots[$0].node == $0 && !isConstant(graph, $0) }
+        let placement = place(regionIDs.map { Region(count: graph.nodes[$0].elementCount, first: first[$0], last: last[$0]) })
         var regionOffset = [Int](repeating: 0, count: count)
-        var placed: [(start: Int, end: Int, first: Int, last: Int)] = []
-        let regions = (0..<count).filter { roots[$0].node == $0 && !isConstant(graph, $0) }
-            .sorted { (size(graph, $0), -$0) > (size(graph, $1), -$1) }
-        var arenaCount = 0
-        for r in regions {
-            let need = size(graph, r)
-            let busy = placed.filter { $0.first <= last[r] && first[r] <= $0.last }.sorted { $0.start < $1.start }
-            var candidate = 0
-            for region in busy {
-                if candidate + need <= region.start { break }
-                candidate = max(candidate, region.end)
-            }
-            regionOffset[r] = candidate
-            placed.append((candidate, candidate + need, first[r], last[r]))
-            arenaCount = max(arenaCount, candidate + need)
-        }
+        for (k, r) in regionIDs.enumerated() { regionOffset[r] = placement.offsets[k] }
+        let arenaCount = placement.count
 
         let locations: [Location] = (0..<count).map { index in
             let (r, offset) = roots[index]
@@ -123,14 +110,44 @@ package struct MemoryPlan: Sendable {
                           container: parent.map { $0?.node })
     }
 
+    /// A buffer of `count` floats in use from step `first` to step `last` (inclusive; any common axis of steps).
+    package struct Region {
+        package var count: Int
+        package var first: Int
+        package var last: Int
+
+        package init(count: Int, first: Int, last: Int) {
+            self.count = count
+            self.first = first
+            self.last = last
+        }
+    }
+
+    /// Offsets (in floats, each a multiple of `alignment`) that let regions share memory when their lifetimes do not
+    /// overlap, and the total size. Greedy: largest first, each into the lowest gap free during its lifetime.
+    package static func place(_ regions: [Region]) -> (offsets: [Int], count: Int) {
+        func aligned(_ n: Int) -> Int { (max(n, 1) + alignment - 1) / alignment * alignment }
+        var offsets = [Int](repeating: 0, count: regions.count)
+        var placed: [(start: Int, end: Int, first: Int, last: Int)] = []
+        var total = 0
+        for k in regions.indices.sorted(by: { (aligned(regions[$0].count), -$0) > (aligned(regions[$1].count), -$1) }) {
+            let r = regions[k], need = aligned(r.count)
+            let busy = placed.filter { $0.first <= r.last && r.first <= $0.last }.sorted { $0.start < $1.start }
+            var candidate = 0
+            for region in busy {
+                if candidate + need <= region.start { break }
+                candidate = max(candidate, region.end)
+            }
+            offsets[k] = candidate
+            placed.append((candidate, candidate + need, r.first, r.last))
+            total = max(total, candidate + need)
+        }
+        return (offsets, total)
+    }
+
     static func isConstant(_ graph: Graph, _ index: Int) -> Bool {
         if case .constant = graph.nodes[index].op { return true }
         return false
-    }
-
-    static func size(_ graph: Graph, _ index: Int) -> Int {
-        let n = max(graph.nodes[index].elementCount, 1)
-        return (n + alignment - 1) / alignment * alignment
     }
 
     /// The element offset of a slice when its result is one contiguous run of the input, else nil.

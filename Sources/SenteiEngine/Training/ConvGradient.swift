@@ -27,7 +27,8 @@ final class ConvPlan {
     }
 }
 
-/// Scratch shared by all convs (one conv runs at a time), sized for the largest.
+/// Scratch shared by all convs (one conv runs at a time), sized for the largest. A forward-only graph gets none of
+/// the backward buffers.
 final class ConvScratch {
     let forwardPerPart: Int
     let forward: UnsafeMutablePointer<Float>
@@ -43,9 +44,14 @@ final class ConvScratch {
     /// One group's Wᵀ before packing.
     let transposed: UnsafeMutablePointer<Float>
 
-    init<S: Sequence>(plans: S, kernels: KernelTable, threads: Int, buffers: TrainingBuffers) where S.Element == ConvPlan {
+    init<S: Sequence>(plans: S, kernels: KernelTable, threads: Int, forwardOnly: Bool, buffers: TrainingBuffers)
+    where S.Element == ConvPlan {
         var fwd = 0, dzCount = 0, packedDZCount = 0, colCount = 0, dcolCount = 0, wt = 0
         for p in plans {
+            if forwardOnly {
+                if !p.depthwise { fwd = max(fwd, kernels.conv2dScratchCount(p.cinG, p.conv.kernel.h, p.conv.kernel.w)) }
+                continue
+            }
             dzCount = max(dzCount, p.cout * p.n)
             if p.depthwise { continue }
             fwd = max(fwd, kernels.conv2dScratchCount(p.cinG, p.conv.kernel.h, p.conv.kernel.w))
@@ -72,7 +78,7 @@ extension GradientGraph {
         for (i, plan) in convPlans where !plan.depthwise {
             if plan.packed == nil {
                 plan.packed = buffers.allocate(plan.packedCount * plan.groups)
-                plan.packedTransposed = buffers.allocate(plan.packedTransposedCount * plan.groups)
+                if !options.forwardOnly { plan.packedTransposed = buffers.allocate(plan.packedTransposedCount * plan.groups) }
             }
             let e = parameters.entry(node: i, role: .weight)!
             parameters.values.withUnsafeBufferPointer { p in
@@ -80,8 +86,9 @@ extension GradientGraph {
                 for g in 0..<plan.groups {
                     let wg = weights + g * plan.coutG * plan.k
                     kernels.packWeights(wg, plan.coutG, plan.k, plan.packed! + g * plan.packedCount)
+                    guard let packedTransposed = plan.packedTransposed else { continue }
                     TrainingKernels.transpose(wg, rows: plan.coutG, columns: plan.k, into: scratch.transposed)
-                    kernels.packWeights(scratch.transposed, plan.k, plan.coutG, plan.packedTransposed! + g * plan.packedTransposedCount)
+                    kernels.packWeights(scratch.transposed, plan.k, plan.coutG, packedTransposed + g * plan.packedTransposedCount)
                 }
             }
         }

@@ -49,8 +49,11 @@ package final class DistillationTrainer {
         }
         features = pairs.map { (name: $0.0, student: $0.1, teacher: $0.2) }
         let pool = WorkerPool(threads: max(1, threads), pin: false)
-        self.student = try GradientGraph(graph: studentLogits, options: .init(threads: threads), pool: pool)
-        self.teacher = try GradientGraph(graph: teacherLogits, options: .init(threads: threads, forwardOnly: true), pool: pool)
+        // Matched features seed the student's backward pass and are read from the teacher after its forward pass.
+        self.student = try GradientGraph(graph: studentLogits, options: .init(threads: threads, retained: pairs.map(\.1)),
+                                         pool: pool)
+        self.teacher = try GradientGraph(graph: teacherLogits,
+                                         options: .init(threads: threads, forwardOnly: true, retained: pairs.map(\.2)), pool: pool)
         output = (so.node, to.node)
         optimizer = Optimizer(settings: settings, parameters: self.student.parameters)
     }

@@ -4,10 +4,12 @@ import Foundation
 /// gradients of every op, accumulated into one flat gradient array laid out like `parameters`.
 ///
 /// Memory plan: the graph is batch 1, so a batch is run image by image (forward, backward, accumulate), and the
-/// activation memory is that of one image whatever the batch size. Per node it keeps the output, the pre-activation of
-/// convs with a fused activation (their derivative needs it), and a gradient buffer; reshapes are views of their input
-/// (value and gradient). Max-pool backward re-finds each window's maximum from the stored input instead of keeping
-/// indices. Heavy parts run on the fast kernels: dense conv = packed GEMMs (dW = dZ·colᵀ, dcol = Wᵀ·dZ then col2im),
+/// activation memory is that of one image whatever the batch size. Per node it keeps the output and the pre-activation
+/// of convs with a fused activation (their derivative needs it); reshapes are views of their input (value and
+/// gradient). Gradients live in one arena, each only from its first writer's backward step to its own, so most share
+/// memory (`MemoryPlan.place`); a forward-only graph (a distillation teacher) places its values the same way and keeps
+/// only its outputs and `retained` nodes past their last reader. Max-pool backward re-finds each window's maximum from
+/// the stored input instead of keeping indices. Heavy parts run on the fast kernels: dense conv = packed GEMMs (dW = dZ·colᵀ, dcol = Wᵀ·dZ then col2im),
 /// depthwise = direct loops.
 ///
 /// Not thread-safe: one forward/backward at a time per instance.
@@ -21,12 +23,17 @@ package final class GradientGraph {
         package var isa: KernelISA?
         /// Forward only (a distillation teacher): no gradient or pre-activation buffers.
         package var forwardOnly: Bool
+        /// Nodes read from outside besides the graph's inputs and outputs: forward only, the values still read after
+        /// `forward` (matched features); training, the nodes `backward` may be seeded at.
+        package var retained: [NodeID]
 
-        package init(threads: Int = 1, inputGradients: Bool = false, isa: KernelISA? = nil, forwardOnly: Bool = false) {
+        package init(threads: Int = 1, inputGradients: Bool = false, isa: KernelISA? = nil, forwardOnly: Bool = false,
+                     retained: [NodeID] = []) {
             self.threads = max(1, threads)
             self.inputGradients = inputGradients
             self.isa = isa
             self.forwardOnly = forwardOnly
+            self.retained = retained
         }
     }
 
@@ -46,8 +53,13 @@ package final class GradientGraph {
     /// Gradient of each node that needs one (views share their input's).
     var grad: [UnsafeMutablePointer<Float>?]
     let needsGrad: [Bool]
-    /// Buffers that hold a distinct gradient (not views): what `backward` zeroes.
-    var ownedGradients: [(UnsafeMutablePointer<Float>, Int)] = []
+    /// Gradient buffers to zero before backward starts (seeds), and before node i's backward step (those i writes first).
+    var zeroBeforeSeeding: [(UnsafeMutablePointer<Float>, Int)] = []
+    var zeroBeforeStep: [[(UnsafeMutablePointer<Float>, Int)]]
+    /// Nodes `backward` accepts seeds at.
+    let seedable: Set<Int>
+    /// Bytes of the shared gradient arena (part of `memoryBytes`).
+    package private(set) var gradientBytes = 0
     let convPlans: [Int: ConvPlan]
     let scratch: ConvScratch
     var weightsVersion = 0
@@ -67,6 +79,7 @@ package final class GradientGraph {
         value = Array(repeating: nil, count: count)
         preActivation = Array(repeating: nil, count: count)
         grad = Array(repeating: nil, count: count)
+        zeroBeforeStep = Array(repeating: [], count: count)
 
         var needs = [Bool](repeating: false, count: count)
         var plans: [Int: ConvPlan] = [:]
@@ -83,30 +96,76 @@ package final class GradientGraph {
         }
         needsGrad = needs
         convPlans = plans
-        scratch = ConvScratch(plans: plans.values, kernels: kernels, threads: self.pool.threads, buffers: buffers)
+        scratch = ConvScratch(plans: plans.values, kernels: kernels, threads: self.pool.threads,
+                              forwardOnly: options.forwardOnly, buffers: buffers)
 
+        // Storage roots: a reshape shares its input's value and gradient.
+        var root = Array(0..<count)
+        var lastReader = Array(0..<count)
         for (i, node) in graph.nodes.enumerated() {
+            if case .reshape = node.op { root[i] = root[node.inputs[0].index] }
+            for input in node.inputs { lastReader[root[input.index]] = max(lastReader[root[input.index]], i) }
+        }
+        let readOutside = Set(graph.outputs.map { root[$0.node.index] } + options.retained.map { root[$0.index] })
+        seedable = Set(graph.outputs.map(\.node.index) + options.retained.map(\.index))
+
+        var valueRegions: [(node: Int, region: MemoryPlan.Region)] = []
+        for (i, node) in graph.nodes.enumerated() where root[i] == i {
             switch node.op {
             case .constant(let data):
                 let p = buffers.allocate(data.count)
                 data.floats.withUnsafeBufferPointer { if let b = $0.baseAddress { p.update(from: b, count: data.count) } }
                 value[i] = p
                 continue
-            case .reshape:
-                value[i] = value[node.inputs[0].index]
-                grad[i] = needs[i] ? grad[node.inputs[0].index] : nil
-                continue
             case .conv(let conv) where conv.activation != .none && !options.forwardOnly:
                 preActivation[i] = buffers.allocate(node.elementCount)
             default: break
             }
-            value[i] = buffers.allocate(node.elementCount)
-            if needs[i] {
-                let g = buffers.allocate(node.elementCount)
-                grad[i] = g
-                ownedGradients.append((g, node.elementCount))
+            if options.forwardOnly {
+                // Inputs are written before the pass (step -1); what is read outside lives past the last step.
+                let first = Self.isInput(node) ? -1 : i
+                let last = readOutside.contains(i) ? count : lastReader[i]
+                valueRegions.append((i, MemoryPlan.Region(count: node.elementCount, first: first, last: last)))
+            } else {
+                value[i] = buffers.allocate(node.elementCount)
             }
         }
+        if !valueRegions.isEmpty {
+            let placement = MemoryPlan.place(valueRegions.map(\.region))
+            let arena = buffers.allocate(placement.count)
+            for (k, entry) in valueRegions.enumerated() { value[entry.node] = arena + placement.offsets[k] }
+        }
+
+        // Gradients on the backward pass's own clock: node i's backward step is count − 1 − i. A gradient is first
+        // written by its newest reader's step (seeds: before step 0) and last read by its own node's step (graph
+        // inputs' gradients are read after the pass).
+        var gradientRegions: [(node: Int, firstWriter: Int?, region: MemoryPlan.Region)] = []
+        for i in graph.nodes.indices where root[i] == i && needs[i] {
+            let seeded = seedable.contains { root[$0] == i }
+            let firstWriter = lastReader[i] > i ? lastReader[i] : nil
+            let first = seeded ? -1 : count - 1 - (firstWriter ?? i)
+            let last = Self.isInput(graph.nodes[i]) ? count : count - 1 - i
+            gradientRegions.append((i, seeded ? nil : (firstWriter ?? i), MemoryPlan.Region(count: graph.nodes[i].elementCount, first: first, last: last)))
+        }
+        if !gradientRegions.isEmpty {
+            let placement = MemoryPlan.place(gradientRegions.map(\.region))
+            let arena = buffers.allocate(placement.count)
+            gradientBytes = placement.count * MemoryLayout<Float>.stride
+            for (k, entry) in gradientRegions.enumerated() {
+                let g = arena + placement.offsets[k], n = graph.nodes[entry.node].elementCount
+                grad[entry.node] = g
+                if let step = entry.firstWriter { zeroBeforeStep[step].append((g, n)) } else { zeroBeforeSeeding.append((g, n)) }
+            }
+        }
+        for i in graph.nodes.indices where root[i] != i {
+            value[i] = value[root[i]]
+            grad[i] = needs[i] ? grad[root[i]] : nil
+        }
+    }
+
+    static func isInput(_ node: Node) -> Bool {
+        if case .input = node.op { return true }
+        return false
     }
 
     /// Ops with shapes the training kernels do not handle are refused up front, naming the node.
@@ -156,8 +215,11 @@ package final class GradientGraph {
         UnsafeBufferPointer(start: value[node.index]!, count: graph[node].elementCount)
     }
 
+    /// A graph input's gradient after `backward` (with `inputGradients`); other nodes' gradient memory is reused
+    /// during the pass, so they have none to read.
     package func gradient(of node: NodeID) -> UnsafeBufferPointer<Float>? {
-        grad[node.index].map { UnsafeBufferPointer(start: $0, count: graph[node].elementCount) }
+        guard graph.inputs.contains(node) else { return nil }
+        return grad[node.index].map { UnsafeBufferPointer(start: $0, count: graph[node].elementCount) }
     }
 
     func parallel(_ work: Int, _ body: (Int, Int) -> Void) {
@@ -295,8 +357,11 @@ package final class GradientGraph {
     /// of the last `forward`, adding into `gradients` (and the input gradients when enabled).
     package func backward(seeds: [(node: NodeID, gradient: [Float])]) throws {
         precondition(!options.forwardOnly, "backward on a forward-only GradientGraph")
-        for (g, n) in ownedGradients { g.update(repeating: 0, count: n) }
+        for (g, n) in zeroBeforeSeeding { g.update(repeating: 0, count: n) }
         for seed in seeds {
+            guard seedable.contains(seed.node.index) else {
+                throw EngineError(.invalidInput, "training: '\(graph[seed.node].name)' is neither an output nor a retained node, so it cannot seed backward")
+            }
             guard seed.gradient.count == graph[seed.node].elementCount else {
                 throw EngineError(.invalidInput, "training: gradient for '\(graph[seed.node].name)' has \(seed.gradient.count) values, needs \(graph[seed.node].elementCount)")
             }
@@ -304,7 +369,10 @@ package final class GradientGraph {
             seed.gradient.withUnsafeBufferPointer { s in for j in 0..<s.count { g[j] += s[j] } }
         }
         refreshPackedWeights()
-        for i in graph.nodes.indices.reversed() where needsGrad[i] { backwardNode(i) }
+        for i in graph.nodes.indices.reversed() where needsGrad[i] {
+            for (g, n) in zeroBeforeStep[i] { g.update(repeating: 0, count: n) }
+            backwardNode(i)
+        }
     }
 
     /// The gradient buffer of input `k` of a node, or nil when that input needs none.
