@@ -47,7 +47,9 @@ struct QuantizeCommand: ParsableCommand {
             throw ValidationError("--method must be one of \(CalibrationOptions.RangeMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard calibCount >= 1, sensitivityFrames >= 1 else { throw ValidationError("--calib-count and --sensitivity-frames must be ≥ 1") }
-        let (manifest, path) = try detector.manifestAndModelPath()
+        // A ladder level (`--model LADDER --level NAME`) is a compact model at its own input size, with its manifest.
+        let selection = try ModelResolution.ladderSelection(model: detector.model, level: detector.level)
+        let (manifest, path) = try selection.map { (try $0.detectorManifest(), $0.modelPath) } ?? detector.manifestAndModelPath()
         let letterboxer = try Detector(manifest: manifest) { _ in Tensor(zeros: [1]) }
         let paths = Array(jpegPaths([calib]).prefix(calibCount))
         guard !paths.isEmpty else { throw ValidationError("--calib \(calib) holds no JPEG files") }
@@ -67,7 +69,12 @@ struct QuantizeCommand: ParsableCommand {
         options.progress = { stage, done, total in
             FileHandle.standardError.write(Data("\r\(stage) \(done)/\(total)   \(done == total ? "\n" : "")".utf8))
         }
-        let table = try QuantizationTable.calibrate(modelAt: path, frames: frames, options: options)
+        guard let data = FileManager.default.contents(atPath: path) else { throw VisionError(.io, "\(path): cannot read the model file") }
+        let bytes = [UInt8](data)
+        let table = CompactModel.hasMagic(bytes)
+            ? try QuantizationTable.calibrate(graph: CompactModel.decode(bytes, source: (path as NSString).lastPathComponent),
+                                              frames: frames, options: options)
+            : try QuantizationTable.calibrate(modelAt: path, frames: frames, options: options)
         try table.write(path: out)
         let report = table.calibration!
         FileHandle.standardError.write(Data(String(

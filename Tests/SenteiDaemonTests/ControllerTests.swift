@@ -208,6 +208,17 @@ struct ControllerHarness {
     /// Skipping every 4th frame or more leaves fewer than `minSamples` (8) frames in the default 1-s latency window.
     /// The newest frames must still count, or the controller never sees the headroom to stop skipping (bench/adapt
     /// once ran at every 30th frame for a whole minute at 7 ms per frame).
+    @Test func aStallAtTheLightestLevelHoldsInsteadOfSkipping() throws {
+        // Level 3 (12 ms) is chosen for a 16 ms budget; at t = 10 s two frames stall (3×): that 1-s window's p95 breaks
+        // the budget, but the pipeline is busy a third of the frame time, so skipping frames would shorten nothing.
+        var h = try ControllerHarness(config: latencyConfig(16))
+        #expect(h.controller.level == 3)
+        h.run(until: 15) { $0 >= 10 && $0 < 10.08 ? 3 : 1 }
+        #expect(h.levels.allSatisfy { $0.every == 1 }, "skipped: \(h.levels.map(\.every).max() ?? 1)")
+        let held = try #require(h.events.first { $0.event.reason.contains("holding") })
+        #expect(held.event.to == 3)
+        #expect(held.t >= 10 && held.t < 11.2)
+    }
     @Test func heavySkippingEndsOnceTheLoadIsGone() throws {
         var h = try ControllerHarness(config: latencyConfig(60))
         h.run(until: 4) { $0 < 2 ? 20 : 1 }

@@ -32,6 +32,9 @@ public final class LevelController {
     static let maxProcessEvery = 30
     /// Latency tail assumed before any frame was seen (start-up choice).
     static let startupTail = 1.1
+    /// Below this share of the frame time busy, frames hardly queue: a latency budget broken there is a stall (a
+    /// noisy host, a page fault), not load, and skipping frames cannot shorten it.
+    static let queueingUtilisation = 0.5
 
     private let lowest: Int
     /// `max_level`; `highest` is the cheapest of the levels up to it that is not withdrawn.
@@ -186,6 +189,21 @@ public final class LevelController {
             where fits(candidate, every: baseEvery, margin: config.stepDownMargin).fits {
                 return stepDownChange(to: candidate, every: baseEvery, reason: broken, nowNs: nowNs)
             }
+        }
+        // Skipping shortens latency only by emptying the queue. With the lightest level mostly idle, a broken latency
+        // budget is a stall: move to the lightest level, but do not skip (bench/adapt on a noisy host: one stalled
+        // window sent the controller to one frame in 18 for 40 s).
+        let lightestEvery = level == highest ? processEvery : baseEvery
+        if broken == "latency_budget_broken", powerBudget.map({ power.mean ?? 0 <= $0 }) ?? true,
+           let load = utilisation(highest, every: lightestEvery), load < Self.queueingUtilisation {
+            if level != highest {
+                return stepDownChange(to: highest, every: lightestEvery,
+                                      reason: broken + ": lightest level; not skipping, frames are not queueing", nowNs: nowNs)
+            }
+            guard !reportedUnreachable else { return nil }
+            reportedUnreachable = true
+            return event(to: level, every: processEvery, reason: broken + ": a stall at the lightest level (busy "
+                         + "\(Int((load * 100).rounded()))% of the frame time, no queue to empty): holding, not skipping")
         }
         // Even the lightest level breaks a budget: skip frames evenly, as few as fixes what skipping can fix.
         let start = level == highest ? processEvery + 1 : baseEvery + 1
