@@ -69,12 +69,7 @@ struct QuantizeCommand: ParsableCommand {
         options.progress = { stage, done, total in
             FileHandle.standardError.write(Data("\r\(stage) \(done)/\(total)   \(done == total ? "\n" : "")".utf8))
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw VisionError(.io, "\(path): cannot read the model file") }
-        let bytes = [UInt8](data)
-        let table = CompactModel.hasMagic(bytes)
-            ? try QuantizationTable.calibrate(graph: CompactModel.decode(bytes, source: (path as NSString).lastPathComponent),
-                                              frames: frames, options: options)
-            : try QuantizationTable.calibrate(modelAt: path, frames: frames, options: options)
+        let table = try QuantizationTable.calibrate(modelAt: path, frames: frames, options: options)
         try table.write(path: out)
         let report = table.calibration!
         FileHandle.standardError.write(Data(String(

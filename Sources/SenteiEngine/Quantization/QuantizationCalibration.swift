@@ -32,14 +32,17 @@ public struct CalibrationOptions: Sendable {
 }
 
 extension QuantizationTable {
-    /// Calibrates the model at `path` (ONNX) on `frames` (tensors shaped like its input, e.g. letterboxed images).
+    /// Calibrates the model at `path` (ONNX, or a compact `.sntm` ladder rung, as `Model(path:)` reads) on `frames`
+    /// (tensors shaped like its input, e.g. letterboxed images). `inputShapes` applies to ONNX only: a compact model's
+    /// shapes are fixed.
     public static func calibrate(modelAt path: String, inputShapes: [String: [Int]] = [:], frames: [Tensor],
                                  options: CalibrationOptions = CalibrationOptions()) throws -> QuantizationTable {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EngineError(.io, "\(path): cannot read the model file")
-        }
+        let bytes = try readWholeFile(path: path)
         let source = (path as NSString).lastPathComponent
-        let onnx = try readONNXModel(bytes: [UInt8](data), source: source)
+        if CompactModel.hasMagic(bytes) {
+            return try calibrate(graph: CompactModel.decode(bytes, source: source), frames: frames, options: options)
+        }
+        let onnx = try readONNXModel(bytes: bytes, source: source)
         let graph = try ONNXImporter.importModel(onnx, source: source, inputShapes: inputShapes)
         return try calibrate(graph: graph, frames: frames, options: options)
     }
