@@ -101,6 +101,24 @@ struct HealCommand: ParsableCommand {
     @Option(name: .long, help: "Iterative: calibration frames (from the training frames) for re-pruning's channel choice and least-squares refit.")
     var pruneFrames = 32
 
+    @Flag(name: .long, help: "Ladder: give each healed rung an int8 level. Post-training int8 is calibrated on the training frames; when its held-out agreement mAP50 falls more than --int8-max-drop below the healed fp32 rung's, healing continues quantization-aware (fake-quant in the loop), the table is re-calibrated, and the better int8 version is kept (QAT only if it beats post-training). The log and --report say what was decided and why.")
+    var int8 = false
+
+    @Option(name: .long, help: "--int8: the largest drop in held-out agreement mAP50 (healed fp32 → post-training int8) accepted without QAT; 0 always runs QAT.")
+    var int8MaxDrop = 0.02
+
+    @Option(name: .long, help: "--int8: calibration frames (the first N training frames).")
+    var int8CalibCount = 64
+
+    @Option(name: .long, help: "--int8: QAT CPU-minute budget per rung (default: a quarter of the healing budget).")
+    var qatMinutes: Double?
+
+    @Option(name: .long, help: "--int8: QAT optimiser steps per rung (instead of --qat-minutes).")
+    var qatSteps: Int?
+
+    @Option(name: .long, help: "--int8: QAT peak learning rate (default: --lr).")
+    var qatLr: Float?
+
     @Option(name: .long, help: "Watts per fully busy core for the CPU-time energy estimate, used only when no RAPL or hwmon meter is readable (as the daemon's estimate_watts_per_core).")
     var wattsPerCore = 4.0
 
@@ -115,6 +133,13 @@ struct HealCommand: ParsableCommand {
         if iterative, ladder == nil { throw ValidationError("--iterative needs a ladder directory") }
         guard pruneFrames >= 1 else { throw ValidationError("--prune-frames must be ≥ 1") }
         guard wattsPerCore.isFinite, (0.1...100).contains(wattsPerCore) else { throw ValidationError("--watts-per-core must be in 0.1...100") }
+        if int8, ladder == nil { throw ValidationError("--int8 needs a ladder directory (the int8 rung is written into its manifest)") }
+        if !int8, qatMinutes != nil || qatSteps != nil || qatLr != nil { throw ValidationError("--qat-minutes, --qat-steps and --qat-lr need --int8") }
+        guard qatMinutes == nil || qatSteps == nil else { throw ValidationError("give at most one of --qat-minutes and --qat-steps") }
+        guard int8MaxDrop.isFinite, (0...1).contains(int8MaxDrop) else { throw ValidationError("--int8-max-drop must be in 0...1") }
+        guard int8CalibCount >= 1, (qatSteps ?? 0) >= 0, (qatMinutes ?? 0) >= 0, (qatMinutes ?? 0).isFinite, (qatLr ?? 1) > 0 else {
+            throw ValidationError("--int8-calib-count must be ≥ 1, --qat-steps and --qat-minutes ≥ 0, --qat-lr > 0")
+        }
     }
 
     func run() throws {
@@ -175,14 +200,59 @@ struct HealCommand: ParsableCommand {
             grown[level.inputSize] = result.graph
             // A re-pruned rung has its own channels: its MACs, parameters and latency are measured again.
             if studentGraph != nil { try IterativePruning.remeasure(&ladderManifest.levels[index], graph: result.graph) }
-            ladderManifest.admitHealed(levelAt: index, file: file, bytes: bytes,
-                                       healing: .init(steps: result.steps, cpuSeconds: result.cpuSeconds, energyJ: result.energyJ,
-                                                      energyMeter: result.energyJ == nil ? nil : result.energyMeter),
-                                       agreement: after)
+            let healing = LadderManifest.Healing(steps: result.steps, cpuSeconds: result.cpuSeconds, energyJ: result.energyJ,
+                                                 energyMeter: result.energyJ == nil ? nil : result.energyMeter)
+            ladderManifest.admitHealed(levelAt: index, file: file, bytes: bytes, healing: healing, agreement: after)
+            if int8 {
+                let outcome = try session.int8Rung(for: result, teacherPath: rungTeacher,
+                                                   referencePath: reference.map { (directory as NSString).appendingPathComponent($0.file) } ?? teacherPath)
+                results[results.count - 1].int8 = outcome
+                try admitInt8(outcome, healedFile: file, fp32Index: index, healing: healing, session: session, into: &ladderManifest,
+                              directory: directory, threads: threads)
+            }
         }
         guard !results.isEmpty else { throw ValidationError("\(directory): no fp32 rung with a cut\(levels.map { " named \($0)" } ?? "") to heal") }
         try ladderManifest.write(directory: directory)
         try session.writeReport(results, to: report)
+    }
+
+    /// Writes the int8 rung's files (QAT weights when QAT won; the table) and records its level in the manifest.
+    func admitInt8(_ outcome: HealingSession.Int8Outcome, healedFile: String, fp32Index: Int, healing: LadderManifest.Healing,
+                   session: HealingSession, into ladderManifest: inout LadderManifest, directory: String, threads: Int) throws {
+        let fp32Level = ladderManifest.levels[fp32Index]
+        let name = LadderManifest.int8Name(ofFP32: fp32Level.name)
+        let ext = (healedFile as NSString).pathExtension
+        var file = healedFile
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(healedFile))))
+        if outcome.decision == .qat {
+            file = name + "_qat." + ext
+            bytes = ext == CompactModel.fileExtension ? CompactModel.encode(outcome.graph, source: file) : try ONNXWriter.encode(outcome.graph)
+            guard FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(file), contents: Data(bytes)) else {
+                throw ValidationError("\((directory as NSString).appendingPathComponent(file)): cannot write")
+            }
+        }
+        if outcome.decision != .qat, let graph = outcome.qatGraph, let table = outcome.qatTable {
+            // Not admitted, but kept for inspection (`sentei eval --model FILE --int8 TABLE`).
+            let rejected = name + "_qat_rejected"
+            let data = ext == CompactModel.fileExtension ? CompactModel.encode(graph, source: rejected) : try ONNXWriter.encode(graph)
+            guard FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(rejected + "." + ext), contents: Data(data)) else {
+                throw ValidationError("\((directory as NSString).appendingPathComponent(rejected + "." + ext)): cannot write")
+            }
+            try table.write(path: (directory as NSString).appendingPathComponent(rejected + ".table.json"))
+            session.log("\(name): QAT weights not admitted, kept as \(rejected).\(ext) + \(rejected).table.json")
+        }
+        let table = (file as NSString).deletingPathExtension.replacingOccurrences(of: "-fp32_healed", with: "-int8_healed") + ".table.json"
+        try outcome.table.write(path: (directory as NSString).appendingPathComponent(table))
+        session.log("\(name): int8 rung → \(file) + \(table)")
+        let one = try LatencyMeter.measure(Model(graph: outcome.graph, options: .init(threads: 1, quantization: outcome.table)), warmup: 3, runs: 21)
+        let two = try LatencyMeter.measure(Model(graph: outcome.graph, options: .init(threads: 2, quantization: outcome.table)), warmup: 3, runs: 21)
+        var spent = healing
+        if outcome.decision == .qat { spent.steps += outcome.qatSteps }  // rejected QAT steps cost CPU but left no trace in the weights
+        spent.cpuSeconds += outcome.cpuSeconds
+        if let joules = spent.energyJ { spent.energyJ = outcome.energyJ.map { joules + $0 } }
+        if spent.energyJ == nil { spent.energyMeter = nil }
+        ladderManifest.admitInt8(fp32LevelAt: fp32Index, name: name, file: file, bytes: bytes, table: table, healing: spent,
+                                 agreement: outcome.agreement, latency: (one, two))
     }
 
     /// The meter the daemon would choose here; the choice and every rejected better meter go to stderr once.

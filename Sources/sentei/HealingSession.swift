@@ -26,6 +26,8 @@ final class HealingSession {
         var motTeacher: EvaluationResult?
         var curve: [(step: Int, loss: Double, terms: DistillationLoss.Terms, agreement: Double?, cpu: Double)]
         var features: [String]
+        /// With `--int8`: how the rung's int8 version was made (post-training or quantization-aware) and why.
+        var int8: Int8Outcome? = nil
     }
 
     let command: HealCommand
@@ -149,16 +151,9 @@ final class HealingSession {
         log(String(format: "%@: before healing: agreement mAP50 %.3f (mAP %.3f)%@", name, result.agreementBefore!.map50,
                    result.agreementBefore!.map50_95, result.motBefore.map { String(format: ", person AP50 %.3f AP50-95 %.3f", $0.map50, $0.map50_95) } ?? ""))
 
-        var settings = RungHealer.Settings()
-        settings.optimizer.kind = OptimizerSettings.Kind(rawValue: command.optimizer)!
-        settings.optimizer.learningRate = command.lr
-        settings.optimizer.weightDecay = command.weightDecay
-        settings.batch = command.batch
-        settings.featureWeight = command.featureWeight
-        settings.seed = command.seed
-        settings.threads = threads
         let budget: RungHealer.Budget = command.steps.map { .steps($0) } ?? .cpuSeconds(command.minutes! * 60)
-        let healer = try RungHealer(student: student, teacher: teacher, frames: train, manifest: manifest, settings: settings, budget: budget)
+        let healer = try RungHealer(student: student, teacher: teacher, frames: train, manifest: manifest, settings: healerSettings(),
+                                    budget: budget)
         let trainer = healer.trainer
         result.features = trainer.features.map(\.name)
         log("\(name): \(trainer.student.parameters.count) parameters, features matched: \(result.features.joined(separator: ", ")); training memory \(trainer.student.memoryBytes / 1_000_000) MB + teacher \(trainer.teacher.memoryBytes / 1_000_000) MB")
@@ -223,6 +218,19 @@ final class HealingSession {
         return result
     }
 
+    /// The training settings from the command line.
+    func healerSettings() -> RungHealer.Settings {
+        var settings = RungHealer.Settings()
+        settings.optimizer.kind = OptimizerSettings.Kind(rawValue: command.optimizer)!
+        settings.optimizer.learningRate = command.lr
+        settings.optimizer.weightDecay = command.weightDecay
+        settings.batch = command.batch
+        settings.featureWeight = command.featureWeight
+        settings.seed = command.seed
+        settings.threads = threads
+        return settings
+    }
+
     /// Iterative mode: `healed` (the previous healed rung of this size) pruned again down to the MACs of `level`'s
     /// one-shot cut at `oneShotPath`, calibrated on the training frames.
     func regrow(_ healed: Graph, to level: LadderManifest.Level, oneShotPath: String) throws -> Graph {
@@ -270,6 +278,7 @@ final class HealingSession {
                 "energy_j": \(r.energyJ.map { String(format: "%.1f", $0) } ?? "null"), "energy_meter": \(r.energyMeter.map { "\"\($0)\"" } ?? "null"), "features": [\(r.features.map { "\"\($0)\"" }.joined(separator: ", "))],
                   "agreement_before": \(eval(r.agreementBefore)), "agreement_after": \(eval(r.agreementAfter)),
                   "mot_before": \(eval(r.motBefore)), "mot_after": \(eval(r.motAfter)), "mot_unpruned": \(eval(r.motTeacher)),
+                  "int8": \(Self.reportJSON(r.int8)),
                   "curve": [
                     \(curve)]}
                 """

@@ -81,8 +81,12 @@ extension GradientGraph {
                 if !options.forwardOnly { plan.packedTransposed = buffers.allocate(plan.packedTransposedCount * plan.groups) }
             }
             let e = parameters.entry(node: i, role: .weight)!
-            parameters.values.withUnsafeBufferPointer { p in
-                let weights = p.baseAddress! + e.offset
+            // A fake-quantized conv multiplies by its weights as int8 inference will see them.
+            let quantized = fakeQuant[i] == nil ? nil : parameters.values.withUnsafeBufferPointer {
+                FakeQuantLayer.dequantizedWeights(UnsafeBufferPointer(rebasing: $0[e.offset..<(e.offset + e.count)]), rows: plan.cout)
+            }
+            (quantized ?? parameters.values).withUnsafeBufferPointer { p in
+                let weights = p.baseAddress! + (quantized == nil ? e.offset : 0)
                 for g in 0..<plan.groups {
                     let wg = weights + g * plan.coutG * plan.k
                     kernels.packWeights(wg, plan.coutG, plan.k, plan.packed! + g * plan.packedCount)
@@ -92,12 +96,14 @@ extension GradientGraph {
                 }
             }
         }
+        if !fakeQuant.isEmpty { parameters.values.withUnsafeBufferPointer { refreshFakeQuantBias($0) } }
     }
 
     func forwardConv(_ i: Int, _ conv: Conv) {
         let node = graph.nodes[i]
         let plan = convPlans[i]!
-        let x = UnsafePointer(value[node.inputs[0].index]!)
+        let fakeQuantized = fakeQuant[i]
+        let x = fakeQuantized.map { fakeQuantizedInput(i, $0) } ?? UnsafePointer(value[node.inputs[0].index]!)
         let y = value[i]!
         let z = preActivation[i] ?? y
         let weightEntry = parameters.entry(node: i, role: .weight)!
@@ -105,7 +111,7 @@ extension GradientGraph {
         let (kh, kw) = conv.kernel
         let n = plan.n, hw = plan.h * plan.w
         parameters.values.withUnsafeBufferPointer { p in
-            let bias = biasEntry.map { p.baseAddress! + $0.offset }
+            let bias = fakeQuantBias[i].map { UnsafePointer($0) } ?? biasEntry.map { p.baseAddress! + $0.offset }
             if plan.depthwise {
                 let weights = p.baseAddress! + weightEntry.offset
                 parallel(plan.cout * n * kh * kw) { ith, nth in
@@ -164,8 +170,17 @@ extension GradientGraph {
             }
             dz = UnsafePointer(out)
         }
-        let x = UnsafePointer(value[node.inputs[0].index]!)
-        let dx = inputGrad(node, 0)
+        // A fake-quantized conv: dW against the quantized input; its input gradient goes to scratch first, then
+        // through the clip mask (straight-through estimator).
+        let fakeQuantized = fakeQuant[i]
+        let x = fakeQuantized.map { fakeQuantizedInput(i, $0) } ?? UnsafePointer(value[node.inputs[0].index]!)
+        let inputCount = graph[node.inputs[0]].elementCount
+        let dxFinal = inputGrad(node, 0)
+        var dx = dxFinal
+        if fakeQuantized != nil, dxFinal != nil {
+            dx = fakeQuantGradient!
+            dx!.update(repeating: 0, count: inputCount)
+        }
         let weightEntry = parameters.entry(node: i, role: .weight)!
         let biasEntry = parameters.entry(node: i, role: .bias)
         let n = plan.n, hw = plan.h * plan.w
@@ -226,6 +241,13 @@ extension GradientGraph {
                         }
                     }
                 }
+            }
+        }
+        if let fakeQuantized, let dxFinal, let local = dx {
+            let raw = UnsafePointer(value[node.inputs[0].index]!), g = UnsafePointer(local)
+            parallel(inputCount) { ith, nth in
+                let (lo, hi) = StridedKernels.partition(inputCount, ith, nth)
+                fakeQuantized.accumulateInsideRange(g, x: raw, into: dxFinal, lo, hi)
             }
         }
     }

@@ -23,7 +23,10 @@ package final class DistillationTrainer {
     /// - Parameters:
     ///   - student, teacher: optimised graphs with one input of the same shape and a YOLOX-layout output 0.
     ///   - featureNames: nodes to match; nil = the head's input features (`headFeatures`) present in both with one shape.
-    package init(student: Graph, teacher: Graph, settings: OptimizerSettings, threads: Int, featureNames: [String]? = nil) throws {
+    ///   - quantization: quantization-aware training: the student runs this table's int8 convs fake-quantized (the
+    ///     teacher stays fp32); nil = fp32.
+    package init(student: Graph, teacher: Graph, settings: OptimizerSettings, threads: Int, featureNames: [String]? = nil,
+                 quantization: QuantizationTable? = nil) throws {
         guard student.inputs.count == 1, teacher.inputs.count == 1, student[student.inputs[0]].shape == teacher[teacher.inputs[0]].shape else {
             throw EngineError(.invalidInput, "distillation: student and teacher must take one input of the same shape")
         }
@@ -50,8 +53,8 @@ package final class DistillationTrainer {
         features = pairs.map { (name: $0.0, student: $0.1, teacher: $0.2) }
         let pool = WorkerPool(threads: max(1, threads), pin: false)
         // Matched features seed the student's backward pass and are read from the teacher after its forward pass.
-        self.student = try GradientGraph(graph: studentLogits, options: .init(threads: threads, retained: pairs.map(\.1)),
-                                         pool: pool)
+        self.student = try GradientGraph(graph: studentLogits, options: .init(threads: threads, retained: pairs.map(\.1),
+                                                                              quantization: quantization), pool: pool)
         self.teacher = try GradientGraph(graph: teacherLogits,
                                          options: .init(threads: threads, forwardOnly: true, retained: pairs.map(\.2)), pool: pool)
         output = (so.node, to.node)

@@ -26,14 +26,17 @@ package final class GradientGraph {
         /// Nodes read from outside besides the graph's inputs and outputs: forward only, the values still read after
         /// `forward` (matched features); training, the nodes `backward` may be seeded at.
         package var retained: [NodeID]
+        /// Quantization-aware training: the table's int8 convs run fake-quantized (`FakeQuantization.swift`); nil = fp32.
+        package var quantization: QuantizationTable?
 
         package init(threads: Int = 1, inputGradients: Bool = false, isa: KernelISA? = nil, forwardOnly: Bool = false,
-                     retained: [NodeID] = []) {
+                     retained: [NodeID] = [], quantization: QuantizationTable? = nil) {
             self.threads = max(1, threads)
             self.inputGradients = inputGradients
             self.isa = isa
             self.forwardOnly = forwardOnly
             self.retained = retained
+            self.quantization = quantization
         }
     }
 
@@ -62,6 +65,12 @@ package final class GradientGraph {
     package private(set) var gradientBytes = 0
     let convPlans: [Int: ConvPlan]
     let scratch: ConvScratch
+    /// Fake-quantized convs by node index, each with its bias buffer (master bias + correction), and scratch for one
+    /// such conv's dequantized input and (training) its own input gradient before the clip mask.
+    let fakeQuant: [Int: FakeQuantLayer]
+    var fakeQuantBias: [Int: UnsafeMutablePointer<Float>] = [:]
+    var fakeQuantInput: UnsafeMutablePointer<Float>?
+    var fakeQuantGradient: UnsafeMutablePointer<Float>?
     var weightsVersion = 0
     var packedVersion = -1
 
@@ -96,8 +105,20 @@ package final class GradientGraph {
         }
         needsGrad = needs
         convPlans = plans
+        if let table = options.quantization {
+            try table.validate(against: graph, source: "fake quantization")
+            fakeQuant = FakeQuantLayer.resolve(table, graph: graph)
+        } else {
+            fakeQuant = [:]
+        }
         scratch = ConvScratch(plans: plans.values, kernels: kernels, threads: self.pool.threads,
                               forwardOnly: options.forwardOnly, buffers: buffers)
+        if !fakeQuant.isEmpty {
+            let largest = fakeQuant.keys.map { graph[graph.nodes[$0].inputs[0]].elementCount }.max()!
+            fakeQuantInput = buffers.allocate(largest)
+            if !options.forwardOnly { fakeQuantGradient = buffers.allocate(largest) }
+            for i in fakeQuant.keys { fakeQuantBias[i] = buffers.allocate(graph.nodes[i].shape[1]) }
+        }
 
         // Storage roots: a reshape shares its input's value and gradient.
         var root = Array(0..<count)

@@ -25,6 +25,38 @@ extension LadderManifest {
         levels[index].withdrawn = nil
         markParetoFront()
     }
+
+    /// "s416-c25-fp32" → "s416-c25-int8" (another name gets "-int8" appended).
+    package static func int8Name(ofFP32 name: String) -> String {
+        name.hasSuffix("-fp32") ? String(name.dropLast(5)) + "-int8" : name + "-int8"
+    }
+
+    /// Records the int8 version of the healed fp32 rung at `fp32Index` (`sentei heal --int8`): its weights `file`
+    /// (the healed fp32 file, or quantization-aware weights) and `table`, what healing spent in all, its held-out
+    /// agreement and latency. The ladder's int8 level of the same input size, cut and classes is updated in place;
+    /// without one, a level named `name` is appended (indices of the other levels stay valid). Re-marks the Pareto front.
+    package mutating func admitInt8(fp32LevelAt fp32Index: Int, name: String, file: String, bytes: [UInt8], table: String,
+                                    healing: Healing, agreement: EvaluationResult,
+                                    latency: (threads1: LatencyMeasurement, threads2: LatencyMeasurement)) {
+        let fp32 = levels[fp32Index]
+        var level = fp32
+        let existing = levels.firstIndex {
+            $0.precision == .int8 && $0.inputSize == fp32.inputSize && $0.cut == fp32.cut && $0.classes == fp32.classes
+        }
+        if let existing { level = levels[existing] } else { level.name = name }
+        level.precision = .int8
+        level.file = file
+        level.sha256 = SHA256.hex(Data(bytes))
+        level.int8Table = table
+        level.healing = healing
+        level.agreement = min(max(agreement.map50_95, 0), 1)
+        level.agreementMAP50 = min(max(agreement.map50, 0), 1)
+        level.latencyMs = .init(threads1: latency.threads1.p50, threads2: latency.threads2.p50)
+        level.latencyMinMs = .init(threads1: latency.threads1.min, threads2: latency.threads2.min)
+        level.withdrawn = nil
+        if let existing { levels[existing] = level } else { levels.append(level) }
+        markParetoFront()
+    }
 }
 
 /// An optimised graph from a rung file: a compact `.sntm` model (shapes fixed) or an ONNX file at its own shapes.

@@ -23,6 +23,8 @@ package final class RungHealer {
         /// The CPU clock a `.cpuSeconds` budget is counted on: the process's by default; the daemon's guard passes
         /// its own thread's, so the pipeline's inference does not eat the re-healing budget.
         package var cpuClock: @Sendable () -> Double = processCPUSeconds
+        /// Quantization-aware healing: the student runs this table's int8 convs fake-quantized; nil = fp32 healing.
+        package var quantization: QuantizationTable?
         package init() {}
     }
 
@@ -71,7 +73,8 @@ package final class RungHealer {
         var optimizer = settings.optimizer
         if case .steps(let n) = budget { optimizer.totalSteps = max(n, 1) } else { optimizer.totalSteps = Self.openEnded }
         optimizer.warmupSteps = min(20, max(1, optimizer.totalSteps / 10))
-        trainer = try DistillationTrainer(student: student, teacher: teacher, settings: optimizer, threads: settings.threads)
+        trainer = try DistillationTrainer(student: student, teacher: teacher, settings: optimizer, threads: settings.threads,
+                                          quantization: settings.quantization)
         trainer.loss.featureWeight = settings.featureWeight
         augmenter = Augmenter(width: shape[3], height: shape[2], bgr: manifest.input.colourOrder == .bgr,
                               valueScale: manifest.letterboxSpec.valueScale)
