@@ -12,13 +12,17 @@ package struct PruneOptions: Sendable {
     /// Cut fractions at which each group's sensitivity is measured (rounded to `roundTo`).
     package var levels: [Double] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75]
     package var importance: ImportanceKind = .activation
-    /// Refit 1×1 consumers by least squares on calibration activations.
-    package var reconstruct: Bool = true
-    /// After the teacher-statistics refit of the final plan, refit again on the pruned network's own activations
-    /// (`StudentRefit`) using this many calibration frames; 0 (the default) switches the second stage off. Off by
-    /// default because the one-shot version refits all consumers at once and measured worse on YOLOX-Nano (the head
-    /// error grew at every cut); a layer-by-layer version is future work.
-    package var studentRefitFrames: Int = 0
+    /// How the layers downstream of removed channels are refit (see `ReconstructionKind`).
+    package var reconstruction: ReconstructionKind = .sequential
+    /// Calibration frames (the first ones) run through the pruned network by the sequential refit.
+    package var refitFrames: Int = 64
+    /// Sequential refit of every conv downstream of a cut (true) or only of the 1×1 convs that lost inputs (false).
+    package var refitDownstream: Bool = true
+    /// False = no refit at all; true = the sequential refit unless another kind is already chosen.
+    package var reconstruct: Bool {
+        get { reconstruction != .none }
+        set { reconstruction = newValue ? (reconstruction == .none ? .sequential : reconstruction) : .none }
+    }
     /// Measure per-group sensitivity and cut where it costs least; false = the same fraction everywhere (uniform).
     package var sensitivityAware: Bool = true
     /// Calibration frames used for the sensitivity runs (the first ones; all frames feed the statistics).
@@ -26,6 +30,18 @@ package struct PruneOptions: Sendable {
     package var threads: Int = 1
 
     package init(macsCut: Double) { self.macsCut = macsCut }
+}
+
+/// How the pruned network's remaining weights are refit after channels are removed.
+package enum ReconstructionKind: String, Sendable, CaseIterable {
+    /// Weights kept as they are.
+    case none
+    /// Each 1×1 consumer that lost inputs is refit by least squares from the unpruned model's Gram statistics
+    /// (`Reconstruction`): blind to the error accumulated upstream.
+    case teacher
+    /// The teacher refit, then a layer-by-layer refit of every conv downstream of a cut on the pruned network's own
+    /// activations against the unpruned outputs (`StudentRefit`). Sensitivities use the teacher refit (cheaper).
+    case sequential
 }
 
 /// One measured point of a group's cost curve: cutting `removed` channels of the group alone saves `macsSaved` and
@@ -71,12 +87,12 @@ package final class StructuredPruner {
         self.graph = graph
         self.groups = ChannelGroups(graph)
         self.options = options
-        let needsData = options.importance == .activation || options.reconstruct || options.sensitivityAware
+        let needsData = options.importance == .activation || options.reconstruction != .none || options.sensitivityAware
         if needsData, frames.isEmpty { throw PruneError(.invalidCalibration, "this configuration needs calibration frames") }
         self.stats = needsData ? try CalibrationStats.collect(graph, frames: frames, threads: options.threads) : nil
         self.scores = try Importance.scores(graph, groups, kind: options.importance, stats: stats)
         self.frames = Array(frames.prefix(options.sensitivityFrames))
-        self.refitFrames = options.reconstruct ? Array(frames.prefix(options.studentRefitFrames)) : []
+        self.refitFrames = options.reconstruction == .sequential ? Array(frames.prefix(max(1, options.refitFrames))) : []
         self.macsBefore = ChannelPruner.macs(graph)
         let model = Model(graph: graph, options: .init(threads: options.threads))
         self.teacher = try self.frames.map { try model.run([$0])[0].data }
@@ -104,12 +120,17 @@ package final class StructuredPruner {
         return plan
     }
 
-    /// Applies a plan: removes channels, then refits consumers when reconstruction is on.
-    package func build(_ plan: PrunePlan) throws -> (graph: Graph, refit: Int) {
+    /// Applies a plan: removes channels, then refits consumers from the teacher's statistics when reconstruction is
+    /// on; `final` adds the sequential refit when chosen (sensitivity runs skip it: it costs forward passes).
+    package func build(_ plan: PrunePlan, final: Bool = false) throws -> (graph: Graph, refit: Int) {
         var pruned = try ChannelPruner.apply(graph, groups, plan)
         var refit = 0
-        if options.reconstruct, let stats {
-            refit = Reconstruction.refit(original: graph, pruned: &pruned, kept: try ChannelPruner.keptChannels(graph, groups, plan), stats: stats)
+        guard options.reconstruction != .none, let stats else { return (pruned, 0) }
+        let kept = try ChannelPruner.keptChannels(graph, groups, plan)
+        refit = Reconstruction.refit(original: graph, pruned: &pruned, kept: kept, stats: stats)
+        if final, options.reconstruction == .sequential, !plan.kept.isEmpty {
+            refit = try StudentRefit.refit(original: graph, pruned: &pruned, kept: kept, frames: refitFrames, threads: options.threads,
+                                           downstream: options.refitDownstream)
         }
         return (pruned, refit)
     }
@@ -176,11 +197,7 @@ package final class StructuredPruner {
             keep = try uniform(target: target)
         }
         let plan = plan(keep)
-        var built = try build(plan)
-        if !refitFrames.isEmpty, !plan.kept.isEmpty {
-            try StudentRefit.refit(original: graph, pruned: &built.graph, kept: try ChannelPruner.keptChannels(graph, groups, plan),
-                                   frames: refitFrames, threads: options.threads)
-        }
+        let built = try build(plan, final: true)
         return PruneResult(graph: built.graph, plan: plan, macsBefore: macsBefore, macsAfter: ChannelPruner.macs(built.graph),
                            refitConvs: built.refit, error: frames.isEmpty ? 0 : try error(of: built.graph), sensitivities: sensitivities)
     }

@@ -59,11 +59,17 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .long, help: "Channel importance: activation or l1.")
     var importance = "activation"
 
-    @Flag(name: .long, help: "Skip the least-squares refit of the consumers.")
+    @Option(name: .long, help: "Refit after pruning: sequential (layer by layer on the pruned model's own activations), teacher (consumers from the unpruned model's statistics only) or none.")
+    var reconstruction = "sequential"
+
+    @Flag(name: .long, help: "Same as --reconstruction none.")
     var noReconstruct = false
 
-    @Option(name: .long, help: "Calibration frames for the second refit on the pruned model's own activations (0 = off).")
-    var studentRefitFrames = 0
+    @Option(name: .long, help: "Calibration frames run through the pruned model by the sequential refit.")
+    var refitFrames = 64
+
+    @Option(name: .long, help: "Sequential refit scope: downstream (every conv after a cut) or consumers (only the 1×1 convs that lost inputs).")
+    var refitScope = "downstream"
 
     @Flag(name: .long, help: "Cut every group by the same fraction instead of by measured sensitivity.")
     var uniform = false
@@ -102,22 +108,8 @@ struct PruneCommand: ParsableCommand {
             }
             return v
         }
-        guard let kind = ImportanceKind(rawValue: importance) else {
-            throw ValidationError("--importance must be one of \(ImportanceKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard calibCount >= 1, sensitivityFrames >= 1, roundTo >= 1, maxGroupCut > 0, maxGroupCut < 1 else {
-            throw ValidationError("--calib-count, --sensitivity-frames and --round-to must be ≥ 1, --max-group-cut in (0, 1)")
-        }
         let frames = try calibrationFrames(graph, directory: calib)
-        var options = PruneOptions(macsCut: cuts[0])
-        options.importance = kind
-        options.reconstruct = !noReconstruct
-        options.studentRefitFrames = max(0, studentRefitFrames)
-        options.sensitivityAware = !uniform
-        options.roundTo = roundTo
-        options.maxGroupCut = maxGroupCut
-        options.sensitivityFrames = sensitivityFrames
-        options.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let options = try pruneOptions(cut: cuts[0])
         let started = Date()
         let pruner = try StructuredPruner(graph: graph, calibration: frames, options: options)
         log(String(format: "calibrated on %d frames in %.1f s; %d groups, %d prunable; %.3f GMACs", frames.count,
@@ -130,7 +122,10 @@ struct PruneCommand: ParsableCommand {
         let stem = ((model as NSString).lastPathComponent as NSString).deletingPathExtension
         var entries: [String] = []
         for cut in cuts {
+            let cpuBefore = Self.cpuSeconds()
             let result = try pruner.run(cut: cut)
+            log(String(format: "cut %.2f: pruned in %.1f CPU-s (sensitivities, if measured, are counted with the first cut)", cut,
+                       Self.cpuSeconds() - cpuBefore))
             let file = "\(stem)_cut\(Int((cut * 100).rounded())).onnx"
             let bytes = try ONNXWriter.encode(result.graph)
             guard FileManager.default.createFile(atPath: out + "/" + file, contents: Data(bytes)) else {
@@ -149,8 +144,8 @@ struct PruneCommand: ParsableCommand {
                        100 * (1 - Double(result.macsAfter) / Double(result.macsBefore)), result.error, result.refitConvs, out + "/" + file))
         }
         let report = """
-            {"model": "\(model)", "calibration_frames": \(frames.count), "importance": "\(kind.rawValue)", \
-            "reconstruct": \(!noReconstruct), "student_refit_frames": \(noReconstruct ? 0 : studentRefitFrames), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
+            {"model": "\(model)", "calibration_frames": \(frames.count), "importance": "\(options.importance.rawValue)", \
+            "reconstruction": "\(options.reconstruction.rawValue)", "refit_frames": \(options.refitFrames), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
             """
         try report.write(toFile: out + "/prune-report.json", atomically: true, encoding: .utf8)
     }
@@ -174,6 +169,13 @@ struct PruneCommand: ParsableCommand {
         throw ValidationError("no manifest in ./Models names '\(file)'; pass --manifest")
     }
 
+    /// User + system CPU time of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     func log(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
 }
 
@@ -183,13 +185,18 @@ extension PruneCommand {
         guard let kind = ImportanceKind(rawValue: importance) else {
             throw ValidationError("--importance must be one of \(ImportanceKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard calibCount >= 1, sensitivityFrames >= 1, roundTo >= 1, maxGroupCut > 0, maxGroupCut < 1 else {
-            throw ValidationError("--calib-count, --sensitivity-frames and --round-to must be ≥ 1, --max-group-cut in (0, 1)")
+        guard let refit = ReconstructionKind(rawValue: reconstruction) else {
+            throw ValidationError("--reconstruction must be one of \(ReconstructionKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard calibCount >= 1, sensitivityFrames >= 1, roundTo >= 1, refitFrames >= 1, maxGroupCut > 0, maxGroupCut < 1 else {
+            throw ValidationError("--calib-count, --sensitivity-frames, --refit-frames and --round-to must be ≥ 1, --max-group-cut in (0, 1)")
         }
         var options = PruneOptions(macsCut: cut)
         options.importance = kind
-        options.reconstruct = !noReconstruct
-        options.studentRefitFrames = max(0, studentRefitFrames)
+        options.reconstruction = noReconstruct ? .none : refit
+        options.refitFrames = refitFrames
+        guard ["downstream", "consumers"].contains(refitScope) else { throw ValidationError("--refit-scope must be downstream or consumers") }
+        options.refitDownstream = refitScope == "downstream"
         options.sensitivityAware = !uniform
         options.roundTo = roundTo
         options.maxGroupCut = maxGroupCut

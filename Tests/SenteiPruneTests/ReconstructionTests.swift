@@ -16,7 +16,7 @@ import Testing
         options.sensitivityAware = false
         options.roundTo = 4
         options.sensitivityFrames = 8
-        options.studentRefitFrames = 0
+        options.reconstruction = .teacher
         let calibration = frames(32, seed: 1)
         let withRefit = try StructuredPruner(graph: graph, calibration: calibration, options: options).run()
         options.reconstruct = false
@@ -35,17 +35,18 @@ import Testing
         #expect(try error(withRefit.graph) < error(plain.graph))
     }
 
-    /// The second refit on the pruned model's own activations lowers the error of the teacher-statistics refit.
-    @Test func studentRefitImprovesOnTheTeacherRefit() throws {
+    /// The sequential refit on the pruned model's own activations lowers the error of the teacher-statistics refit.
+    @Test func sequentialRefitImprovesOnTheTeacherRefit() throws {
         let graph = couplingGraph(seed: 11)
         var options = PruneOptions(macsCut: 0.4)
         options.sensitivityAware = false
         options.roundTo = 4
         options.sensitivityFrames = 32
-        options.studentRefitFrames = 0
+        options.reconstruction = .teacher
         let calibration = frames(32, seed: 1)
         let teacherOnly = try StructuredPruner(graph: graph, calibration: calibration, options: options).run()
-        options.studentRefitFrames = 32
+        options.reconstruction = .sequential
+        options.refitFrames = 32
         let both = try StructuredPruner(graph: graph, calibration: calibration, options: options).run()
         #expect(both.plan == teacherOnly.plan)
         #expect(both.error < teacherOnly.error, "\(both.error) vs \(teacherOnly.error)")
