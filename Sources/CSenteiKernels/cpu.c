@@ -51,19 +51,33 @@ int sk_futex_wake(uint32_t *addr, int n) {
 
 void sk_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
-int sk_pin_thread(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
-}
-
 // The process's CPU mask as it was at load time, before any pool pinned the thread that asks.
 static cpu_set_t sk_initial_mask;
 static int sk_initial_mask_ok;
 __attribute__((constructor)) static void sk_capture_mask(void) {
     sk_initial_mask_ok = sched_getaffinity(0, sizeof(sk_initial_mask), &sk_initial_mask) == 0;
 }
+
+// Several pools share one calling thread (one pool per ladder level), so the pin is the thread's, not a pool's.
+static __thread int sk_pinned_cpu = -1;
+
+int sk_pin_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) return -errno;
+    sk_pinned_cpu = cpu;
+    return 0;
+}
+
+int sk_unpin_thread(void) {
+    if (!sk_initial_mask_ok) return -EINVAL;
+    if (sched_setaffinity(0, sizeof(sk_initial_mask), &sk_initial_mask) != 0) return -errno;
+    sk_pinned_cpu = -1;
+    return 0;
+}
+
+int sk_thread_pinned_cpu(void) { return sk_pinned_cpu; }
 
 int sk_allowed_cpu_count(void) {
     if (!sk_initial_mask_ok) return 1;

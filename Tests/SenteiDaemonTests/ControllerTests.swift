@@ -27,8 +27,9 @@ struct ControllerHarness {
 
     var t: Double { Double(nowNs) / 1e9 }
 
-    /// Runs until `seconds` with `load(t)` as the slowdown factor.
-    mutating func run(until seconds: Double, load: (Double) -> Double) {
+    /// Runs until `seconds` with `load(t)` as the slowdown factor and `stallMs(frame)` added to a frame's processing
+    /// (a host stall costs the same milliseconds at any level).
+    mutating func run(until seconds: Double, load: (Double) -> Double, stallMs: (Int) -> Double = { _ in 0 }) {
         let period = UInt64(1e9 / fps)
         while t < seconds {
             nowNs += period
@@ -36,7 +37,7 @@ struct ControllerHarness {
             let factor = load(t)
             if frame % controller.processEvery == 0 {
                 let jitter = 1 + 0.04 * Double((frame * 7919) % 11) / 10
-                let processing = profile[controller.level] * factor * jitter
+                let processing = profile[controller.level] * factor * jitter + stallMs(frame)
                 // Busy longer than a frame period means frames wait: latency grows by the overrun.
                 let wait = max(0, processing - 1000 / fps * Double(controller.processEvery))
                 controller.recordFrame(level: controller.level, latencyMs: processing + wait, processingMs: processing,
@@ -219,6 +220,19 @@ struct ControllerHarness {
         #expect(held.event.to == 3)
         #expect(held.t >= 10 && held.t < 11.2)
     }
+    /// A noisy host: one frame in 15 stalls for 15 ms whatever the level. Stalls add milliseconds, so the most
+    /// accurate level whose time plus the stall fits is level 1 (20 + 15 ≤ 0.8 × 50; 30 + 15 is not). Scaling every
+    /// level by the window's p95/mean ratio instead (27/13 at level 2) kept the controller at level 2.
+    @Test func hostStallsAreAddedToEveryLevelNotMultiplied() throws {
+        var h = try ControllerHarness(config: latencyConfig(50), profile: [30, 20, 12, 7])
+        h.run(until: 60, load: { $0 < 10 ? 2 : 1 }, stallMs: { $0 % 15 == 0 ? 15 : 0 })
+        #expect(h.level(at: 9.9) >= 2)
+        #expect(h.level(at: 59.9) == 1)
+        #expect(h.levels.allSatisfy { $0.every == 1 })
+        let late = h.moves(after: 40)
+        #expect(late.isEmpty, "moves after 40 s: \(late.map { ($0.t, $0.event.to, $0.event.reason) })")
+    }
+
     @Test func heavySkippingEndsOnceTheLoadIsGone() throws {
         var h = try ControllerHarness(config: latencyConfig(60))
         h.run(until: 4) { $0 < 2 ? 20 : 1 }
@@ -227,6 +241,24 @@ struct ControllerHarness {
         h.run(until: 60) { _ in 1 }
         #expect(h.controller.processEvery == 1)
         #expect(h.level(at: 59.9) == 0)
+        // Back to every frame in one step once headroom is sustained, not one skipped frame fewer every 3 s.
+        let everyFrame = try #require(h.levels.first { $0.t > 2 && $0.every == 1 })
+        #expect(everyFrame.t < 12, "every frame again only at \(everyFrame.t) s")
+    }
+
+    /// In the first second the camera's rate is unknown, so queueing cannot be shown: a broken window then moves to
+    /// the lightest level but skips nothing.
+    @Test func noSkippingBeforeTheCameraRateIsKnown() throws {
+        let controller = try LevelController(config: latencyConfig(20), camera: "test", profileMs: [32, 24, 18, 12], nowNs: 0)
+        _ = controller.start(nowNs: 0)
+        var decisions: [LevelChangeEvent] = []
+        for frame in 1...30 {
+            let now = UInt64(frame) * 40_000_000
+            controller.recordFrame(level: controller.level, latencyMs: 60, processingMs: 30, nowNs: now)
+            if let decision = controller.decide(nowNs: now) { decisions.append(decision) }
+        }
+        #expect(controller.processEvery == 1, "\(decisions.map(\.reason))")
+        #expect(controller.level == 3)
     }
 
     @Test func fpsBudgetSkipsTheSurplusEvenlyAndHoldsTheRate() throws {

@@ -91,6 +91,26 @@ struct WorkerPoolTests {
         #expect(onCaller[1] >= 1, "part 1 ran on the caller in \(onCaller[1]) of 5 runs")
     }
 
+    /// Caller-only mode (a daemon that sees another process take a core): every run is one part on the caller, and
+    /// switching back restores the parallel parts.
+    @Test func callerOnlyRunsOnePartOnTheCallerAndSwitchesBack() {
+        let pool = WorkerPool(threads: 2)
+        let caller = pthread_self()
+        var seen: [(Int, Int, Bool)] = []
+        pool.setCallerOnly(true)
+        #expect(pool.callerOnly)
+        for _ in 0..<3 { pool.run { ith, nth in seen.append((ith, nth, pthread_equal(pthread_self(), caller) != 0)) } }
+        #expect(seen.count == 3 && seen.allSatisfy { $0 == (0, 1, true) }, "\(seen)")
+        pool.setCallerOnly(false)
+        let counters = PartCounters(parts: 2)
+        for _ in 0..<100 { pool.run { ith, nth in if nth == 2 { counters[ith] += 1 } } }
+        #expect(counters[0] == 100 && counters[1] == 100)
+        // A single-thread pool has no mode to switch.
+        let single = WorkerPool(threads: 1)
+        single.setCallerOnly(true)
+        #expect(!single.callerOnly)
+    }
+
     @Test func poolsCanBeCreatedAndDestroyedRepeatedly() {
         for threads in [1, 2, 3, 2] {
             let pool = WorkerPool(threads: threads, pin: threads != 3)

@@ -53,6 +53,10 @@ void sk_name_thread(const char *name);
 void *sk_thread_scratch(size_t bytes);
 /// Pins the calling thread to one CPU; returns 0 or -errno.
 int sk_pin_thread(int cpu);
+/// Lets the calling thread run on every CPU of the load-time mask again; returns 0 or -errno.
+int sk_unpin_thread(void);
+/// The CPU the calling thread was last pinned to by sk_pin_thread, or -1 (never pinned, or unpinned since).
+int sk_thread_pinned_cpu(void);
 /// Number of CPUs this process may run on (its affinity mask when the library loaded), at least 1.
 int sk_allowed_cpu_count(void);
 /// The index-th CPU (0-based) in that load-time affinity mask, or -1 when there are fewer.

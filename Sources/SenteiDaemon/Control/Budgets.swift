@@ -47,6 +47,10 @@ public struct ControllerConfig: Sendable, Equatable {
     public var minDwellS: Double = 2
     /// A step down this soon after a step up counts as a flap, seconds; default 10.
     public var flapWindowS: Double = 10
+    /// Span of the host-stall tail, seconds; default 5. Each frame's processing time beyond its level's online
+    /// profile is kept this long (across level changes), and its percentile is added to every level's predicted
+    /// time: a stall costs the same milliseconds at any level, so it is added, not multiplied.
+    public var tailWindowS: Double = 5
     /// Frames at the current level before its window is judged; default 8.
     public var minSamples: Int = 8
     /// EWMA weight of a new processing-time sample in the level's online profile; default 0.1.

@@ -4,12 +4,14 @@
 /// Model. Each level has a *measured* processing time (start-up profile, re-measured when the machine changes) and
 /// an *online* EWMA of the processing times actually seen at it. The current level's online/measured ratio is the
 /// machine's drift (another process taking a core shows up here); other levels are predicted as measured × drift.
-/// End-to-end latency at the budget's percentile is predicted as the level's processing percentile plus the queue
-/// wait seen now, scaled by the level's load; power as idle + (measured − idle) × work ratio.
+/// End-to-end latency at the budget's percentile is predicted as the level's processing time plus the host's tail
+/// (the percentile of each frame's excess over its level's profile over `tailWindowS`, the same for every level)
+/// plus the queue wait seen now, scaled by the level's load; power as idle + (measured − idle) × work ratio.
 ///
 /// Policy. The most accurate level predicted to fit every budget. A broken budget steps down at once (as far as
-/// needed); stepping up needs the target to fit with `stepUpHeadroom` for `stepUpAfterS` (backing off when a step up
-/// is soon undone) and `minDwellS` at the current level. At the lightest level, frames are skipped evenly instead.
+/// needed); stepping up goes one level at a time and needs that level to fit with `stepUpHeadroom` for
+/// `stepUpAfterS` (backing off when a step up is soon undone) and `minDwellS` at the current level. At the lightest
+/// level, frames are skipped evenly instead.
 /// Every decision returns a `LevelChangeEvent` carrying its reason and the measurements behind it.
 public final class LevelController {
     public let config: ControllerConfig
@@ -41,6 +43,8 @@ public final class LevelController {
     private let configuredHighest: Int
     private var latency: SlidingWindow
     private var processing: SlidingWindow
+    /// Each frame's processing ms beyond its level's online profile; kept across level changes.
+    private var excess: SlidingWindow
     private var power: SlidingWindow
     private var lastChangeNs: UInt64
     private var headroomSinceNs: UInt64?
@@ -84,6 +88,7 @@ public final class LevelController {
         self.onlineProfileMs = profileMs
         self.latency = SlidingWindow(spanS: b.latencyWindowS)
         self.processing = SlidingWindow(spanS: b.latencyWindowS)
+        self.excess = SlidingWindow(spanS: config.tailWindowS)
         self.power = SlidingWindow(spanS: b.powerWindowS)
         self.lastChangeNs = nowNs
         self.lastReprofileNs = nowNs
@@ -96,6 +101,7 @@ public final class LevelController {
         guard frameLevel == level, latencyMs.isFinite, processingMs.isFinite else { return }
         latency.add(latencyMs, atNs: nowNs)
         processing.add(processingMs, atNs: nowNs)
+        excess.add(processingMs - onlineProfileMs[level], atNs: nowNs)
         let alpha = config.profileAlpha
         onlineProfileMs[level] = (1 - alpha) * onlineProfileMs[level] + alpha * processingMs
     }
@@ -156,6 +162,7 @@ public final class LevelController {
         // controller stayed in skip mode for good (bench/adapt: every 30th frame for a whole run at 7 ms/frame).
         latency.expire(nowNs: nowNs, keepingLast: config.minSamples)
         processing.expire(nowNs: nowNs, keepingLast: config.minSamples)
+        excess.expire(nowNs: nowNs, keepingLast: config.minSamples)
         power.expire(nowNs: nowNs)
         checkStalePower(nowNs: nowNs)
         trackDrift(nowNs: nowNs)
@@ -180,7 +187,7 @@ public final class LevelController {
         guard sustained && dwelt else { return nil }
         if let down = lastStepDownNs, Double(nowNs - down) / 1e9 > 3 * config.flapWindowS { stepUpBackoff = 1 }
         lastStepUpNs = nowNs
-        return change(to: target, every: every, reason: "sustained_headroom", nowNs: nowNs)
+        return change(to: target, every: every, reason: "sustained_headroom", nowNs: nowNs, cautious: false)
     }
 
     private func stepDown(because broken: String, nowNs: UInt64) -> LevelChangeEvent? {
@@ -194,8 +201,10 @@ public final class LevelController {
         // budget is a stall: move to the lightest level, but do not skip (bench/adapt on a noisy host: one stalled
         // window sent the controller to one frame in 18 for 40 s).
         let lightestEvery = level == highest ? processEvery : baseEvery
+        // Before the camera's rate is known (the first second), queueing cannot be shown either: no skipping yet
+        // (bench/adapt once went to one frame in 30 on its first window).
         if broken == "latency_budget_broken", powerBudget.map({ power.mean ?? 0 <= $0 }) ?? true,
-           let load = utilisation(highest, every: lightestEvery), load < Self.queueingUtilisation {
+           case let load = utilisation(highest, every: lightestEvery) ?? 0, load < Self.queueingUtilisation {
             if level != highest {
                 return stepDownChange(to: highest, every: lightestEvery,
                                       reason: broken + ": lightest level; not skipping, frames are not queueing", nowNs: nowNs)
@@ -231,22 +240,29 @@ public final class LevelController {
         return change(to: target, every: every, reason: reason, nowNs: nowNs)
     }
 
-    /// The most accurate step up that fits with headroom: fewer skipped frames first, then better levels.
+    /// The step up that fits with headroom: fewer skipped frames first, then the next more accurate level. One
+    /// level at a time: the host's tail is judged from frames at the current level only, and a jump from the
+    /// lightest to the heaviest level that did not fit was undone a fraction of a second later (bench/adapt).
     private func stepUpCandidate() -> (Int, Int)? {
         // Without current power readings, headroom under a power budget cannot be shown.
         if config.budgets.powerW != nil && power.isEmpty { return nil }
         if processEvery > baseEvery {
-            return fits(level, every: processEvery - 1, margin: config.stepUpHeadroom).fits ? (level, processEvery - 1) : nil
+            // Skipping is the emergency: back to the fewest skipped frames that fit, not one at a time (29 steps of
+            // 3 s each from one frame in 30).
+            let fewer = (baseEvery..<processEvery).first {
+                fits(level, every: $0, margin: config.stepUpHeadroom, cautious: false).fits
+            }
+            return fewer.map { (level, $0) }
         }
-        guard level > lowest else { return nil }
-        for candidate in lowest..<level where fits(candidate, every: baseEvery, margin: config.stepUpHeadroom).fits {
-            return (candidate, baseEvery)
-        }
-        return nil
+        guard let next = (lowest..<level).last(where: { !isWithdrawn($0) }) else { return nil }
+        return fits(next, every: baseEvery, margin: config.stepUpHeadroom, cautious: false).fits ? (next, baseEvery) : nil
     }
 
-    private func change(to target: Int, every: Int, reason: String, nowNs: UInt64) -> LevelChangeEvent {
-        let e = event(to: target, every: every, reason: reason)
+    private func change(to target: Int, every: Int, reason: String, nowNs: UInt64, cautious: Bool = true) -> LevelChangeEvent {
+        let e = event(to: target, every: every, reason: reason, cautious: cautious)
+        // The machine's drift carries over: the target's expected time (what its frames' excess is taken against)
+        // is its prediction, not a profile left from the last visit.
+        if target != level { onlineProfileMs[target] = predictedProcessingMs(target) }
         level = target
         processEvery = every
         lastChangeNs = nowNs
@@ -313,30 +329,37 @@ public final class LevelController {
     /// Whether `candidate` processing one frame in `every` is predicted within `margin` × every budget. With
     /// `skippable`, a latency budget that the level's own processing time breaks (no skipping can fix it) is ignored
     /// once skipping keeps the queue from adding to it.
-    private func fits(_ candidate: Int, every: Int, margin: Double, skippable: Bool = false) -> Fit {
+    private func fits(_ candidate: Int, every: Int, margin: Double, skippable: Bool = false, cautious: Bool = true) -> Fit {
         if isWithdrawn(candidate) { return Fit(fits: false, latencyMs: nil, powerW: nil) }  // see "Withdrawn rungs"
         let proc = predictedProcessingMs(candidate)
-        let tail: Double
+        let procTailMs: Double
         let wait: Double
         if processing.count >= config.minSamples, let mean = processing.mean, mean > 0,
-           let procTail = processing.percentile(config.budgets.latencyPercentile), let e2e = measuredLatency {
-            tail = max(1, procTail / mean)
+           let procTail = processing.percentile(config.budgets.latencyPercentile),
+           let e2e = measuredLatency, excess.count >= config.minSamples,
+           let hostTail = excess.percentile(config.budgets.latencyPercentile) {
+            // A stall costs the same milliseconds at any level, so the host's tail is added. A slow window can also be
+            // the start of a lasting slowdown that the online profile has not caught up with yet: stepping down
+            // (cautious) also scales by the window's own p95/mean and takes the larger; stepping up does not, or a few
+            // stalls on short frames would look like a 3–4× slowdown and block every step up.
+            let added = proc + max(0, hostTail)
+            procTailMs = cautious ? max(added, proc * max(1, procTail / mean)) : added
             // Queue wait now, scaled by how much busier or idler the candidate keeps the pipeline.
             let nowWait = max(0, e2e - procTail)
             let scale = (utilisation(candidate, every: every) ?? 1) / max(utilisation(level, every: processEvery) ?? 1, 1e-6)
             wait = nowWait * min(scale, 4)
         } else {
-            tail = Self.startupTail
+            procTailMs = proc * Self.startupTail
             wait = 0
         }
         var fit = Fit(fits: true, latencyMs: nil, powerW: nil)
         // A level slower than the frames it must process keeps the one-frame queue full: each frame also waits for
         // the one in flight.
         let saturatedWait = (utilisation(candidate, every: every) ?? 0) >= 1 ? proc : 0
-        let predictedLatency = proc * tail + max(wait, saturatedWait)
+        let predictedLatency = procTailMs + max(wait, saturatedWait)
         fit.latencyMs = predictedLatency
         if let budget = latencyBudget, predictedLatency > budget * margin {
-            let ownTimeBreaks = proc * tail > budget * margin
+            let ownTimeBreaks = procTailMs > budget * margin
             let queueSettled = (utilisation(candidate, every: every) ?? 0) <= 0.8
             if !(skippable && ownTimeBreaks && queueSettled) { fit.fits = false }
         }
@@ -373,8 +396,9 @@ public final class LevelController {
         }
     }
 
-    private func event(from: Int? = nil, to: Int, every: Int, reason: String) -> LevelChangeEvent {
-        let fit = fits(to, every: every, margin: 1)
+    /// `cautious` as the decision's own prediction was made (step ups are predicted without the window's ratio).
+    private func event(from: Int? = nil, to: Int, every: Int, reason: String, cautious: Bool = true) -> LevelChangeEvent {
+        let fit = fits(to, every: every, margin: 1, cautious: cautious)
         return LevelChangeEvent(
             camera: camera, from: from ?? level, to: to, reason: reason, latencyP95Ms: measuredLatency,
             latencyBudgetMs: latencyBudget, powerW: power.mean, powerBudgetW: powerBudget, processEvery: every,

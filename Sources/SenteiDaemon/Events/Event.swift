@@ -193,19 +193,22 @@ public struct StatsEvent: Codable, Sendable, Equatable {
     public var stageMs: [String: Double]?
     /// 1 = every frame processed; n = one frame in n (see `LevelChangeEvent.processEvery`).
     public var processEvery: Int?
+    /// Threads the level's inference runs on now: all of them, or 1 while another process holds a core.
+    public var inferenceThreads: Int?
 
     enum CodingKeys: String, CodingKey {
         case camera, cameraFps = "camera_fps", processedFps = "processed_fps", skippedFps = "skipped_fps",
              droppedFrames = "dropped_frames", latencyP50Ms = "latency_p50_ms", latencyP95Ms = "latency_p95_ms", level,
              powerW = "power_w", joulesPerFrame = "joules_per_frame", powerMeter = "power_meter", stageMs = "stage_ms",
-             processEvery = "process_every"
+             processEvery = "process_every", inferenceThreads = "inference_threads"
     }
 
     public init(camera: String, cameraFps: Double, processedFps: Double, skippedFps: Double, droppedFrames: UInt64,
                 latencyP50Ms: Double, latencyP95Ms: Double, level: Int, powerW: Double?, joulesPerFrame: Double?, powerMeter: String?,
-                stageMs: [String: Double]? = nil, processEvery: Int? = nil) {
+                stageMs: [String: Double]? = nil, processEvery: Int? = nil, inferenceThreads: Int? = nil) {
         self.stageMs = stageMs
         self.processEvery = processEvery
+        self.inferenceThreads = inferenceThreads
         self.camera = camera
         self.cameraFps = cameraFps
         self.processedFps = processedFps

@@ -460,7 +460,8 @@ public final class CameraPipeline: @unchecked Sendable {
             droppedFrames: counters.droppedFrames, latencyP50Ms: percentile(0.5), latencyP95Ms: percentile(0.95),
             level: state.controller.level, powerW: powerW,
             joulesPerFrame: powerW.flatMap { processedFps > 0 ? $0 / processedFps : nil },
-            powerMeter: powerMeter?.name, stageMs: stage, processEvery: state.controller.processEvery)))
+            powerMeter: powerMeter?.name, stageMs: stage, processEvery: state.controller.processEvery,
+            inferenceThreads: runners[state.controller.level].inferenceThreads)))
         state.resetInterval(nowNs: nowNs, cameraFrames: frames, skipped: skipped)
     }
 

@@ -21,6 +21,10 @@ final class LevelRunner {
     private let outputIndex: Int
     private let labels: [String]
     private let clock: any MonotonicClock
+    /// One thread or all, from measured times (processing thread only).
+    private(set) var threadMode: ThreadModeChooser
+    /// Threads the level's inference prefers now (exploring frames aside).
+    var inferenceThreads: Int { threadMode.prefersSingle ? 1 : level.model.threads }
 
     init(level: LadderLevel, options: DetectionOptions, clock: any MonotonicClock) throws {
         guard let outputIndex = level.model.outputs.firstIndex(where: { $0.name == level.manifest.output.name }) else {
@@ -33,9 +37,12 @@ final class LevelRunner {
         self.outputIndex = outputIndex
         self.labels = level.manifest.classNames
         self.clock = clock
+        self.threadMode = ThreadModeChooser(threads: level.model.threads)
     }
 
     func detect(_ frame: Frame, decoder: JPEGDecoder, times: inout StageTimes) throws -> [Detection] {
+        let single = threadMode.nextRunsSingle()
+        if level.model.singleThreaded != single { level.model.singleThreaded = single }
         let t0 = clock.nowNs()
         let spec = letterboxer.spec
         let outputShape = level.manifest.output.shape
@@ -79,6 +86,7 @@ final class LevelRunner {
         times.decodeMs = Double(t1 - t0) / 1e6
         times.inferMs = Double(t2 - t1) / 1e6
         times.postprocessMs = Double(t3 - t2) / 1e6
+        threadMode.record(single: single, inferMs: times.inferMs)
         return detections
     }
 }

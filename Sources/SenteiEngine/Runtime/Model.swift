@@ -47,6 +47,14 @@ public final class Model: @unchecked Sendable {
     public var kernelName: String { program.kernelName }
     public let threads: Int
 
+    /// Runs every kernel on the calling thread alone (and lets it leave its pinned CPU) while true; the worker
+    /// threads stay, asleep, so switching back costs nothing. For a daemon that sees another process take a core:
+    /// see `WorkerPool.setCallerOnly`. Set it between runs, from the thread that runs the model.
+    public var singleThreaded: Bool {
+        get { pool.callerOnly }
+        set { pool.setCallerOnly(newValue) }
+    }
+
     package let graph: Graph
     let program: Program
     let pool: WorkerPool

@@ -18,18 +18,18 @@ public final class WorkerPool: @unchecked Sendable {
     private let shared: PoolShared
     private var workers: [pthread_t] = []
     private let pin: Bool
-    /// The thread last pinned as the caller; another caller thread gets pinned on its first `run`.
-    private var pinnedCaller: pthread_t?
+    /// Every part runs on the caller, unpinned (see `setCallerOnly`).
+    public private(set) var callerOnly = false
 
     /// One part per CPU this process may use.
     public static var defaultThreadCount: Int { Int(sk_allowed_cpu_count()) }
 
     /// - Parameters:
     ///   - threads: parts per `run`, at least 1 (1 means the caller does everything; no thread is started).
-    ///   - pin: pins worker i to the i-th allowed CPU (modulo the count) and, on its first `run`, each calling
-    ///     thread to the first, so a spinning caller and a worker never share a CPU while another idles. The
-    ///     caller's pinning outlives the call: run the pool from a dedicated inference thread, not from Swift
-    ///     concurrency's shared executors (or pass pin: false).
+    ///   - pin: pins worker i to the i-th allowed CPU (modulo the count) and each calling thread to the first, so a
+    ///     spinning caller and a worker never share a CPU while another idles. The caller's pinning outlives the
+    ///     call: run the pool from a dedicated inference thread, not from Swift concurrency's shared executors (or
+    ///     pass pin: false).
     public init(threads: Int, pin: Bool = true) {
         precondition(threads >= 1, "WorkerPool needs at least one thread, got \(threads)")
         self.threads = threads
@@ -58,11 +58,11 @@ public final class WorkerPool: @unchecked Sendable {
     /// `body` is escaping so that a closure the caller already stores (a compiled step's kernel) is passed with a
     /// retain: a non-escaping body had to be wrapped in a heap-allocated context on every call.
     public func run(_ body: @escaping (Int, Int) -> Void) {
-        if threads == 1 {
+        if threads == 1 || callerOnly {
             body(0, 1)
             return
         }
-        if pin { pinCallerIfNew() }
+        if pin { pinCaller() }
         shared.job = body
         sk_store_release(shared.pending, UInt32(threads - 1))
         // Only this thread (and deinit) bumps the generation, so the next value is known before publishing it.
@@ -89,12 +89,21 @@ public final class WorkerPool: @unchecked Sendable {
         shared.job = PoolShared.idle
     }
 
-    private func pinCallerIfNew() {
-        let me = pthread_self()
-        if let pinned = pinnedCaller, pthread_equal(pinned, me) != 0 { return }
-        pinnedCaller = me
+    /// Pins the calling thread to the first allowed CPU unless it already is (a syscall only on a change).
+    private func pinCaller() {
         let cpu = sk_allowed_cpu(0)
-        if cpu >= 0 { _ = sk_pin_thread(cpu) }
+        if cpu >= 0 && sk_thread_pinned_cpu() != cpu { _ = sk_pin_thread(cpu) }
+    }
+
+    /// With `true`, `run` calls body(0, 1) on the calling thread alone, and the caller, if pinned, may run on any
+    /// allowed CPU again; workers are not woken and fall asleep. For when another process holds a core: a worker
+    /// that shares its CPU with a busy process is descheduled for whole timeslices, and every kernel waits for it
+    /// (bench/adapt: level 3 went 6 → 20–25 ms per frame with two threads). Call it from the thread that calls `run`,
+    /// between runs.
+    public func setCallerOnly(_ on: Bool) {
+        guard threads > 1, on != callerOnly else { return }
+        callerOnly = on
+        if on && pin && sk_thread_pinned_cpu() >= 0 { _ = sk_unpin_thread() }
     }
 
     private static func startThread(_ context: WorkerContext) -> pthread_t {
