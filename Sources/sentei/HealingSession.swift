@@ -50,7 +50,7 @@ final class HealingSession {
         self.powerMeter = powerMeter
         self.manifest = manifest
         self.threads = threads
-        var paths = try listJPEGs(under: command.calib).map { command.calib + "/" + $0 }
+        var paths = try calibrationImagePaths(command.calib)
         if let text = command.frames {
             let range = try parseRange(text, option: "--frames")
             paths = Array(paths.enumerated().filter { range.contains($0.offset + 1) }.map(\.element))
@@ -61,8 +61,7 @@ final class HealingSession {
         let decoder = try JPEGDecoder()
         var train: [RGBImage] = [], holdout: [(String, [UInt8])] = [], trainJPEGs: [(String, [UInt8])] = []
         for (index, path) in paths.enumerated() {
-            guard let data = FileManager.default.contents(atPath: path) else { throw VisionError(.io, "\(path): cannot read") }
-            let bytes = [UInt8](data)
+            let bytes = try calibrationJPEG(path)
             if index >= paths.count - command.holdout {
                 holdout.append((path, bytes))
             } else {

@@ -154,11 +154,10 @@ struct PruneCommand: ParsableCommand {
         let manifestPath = try manifest ?? findManifest()
         let manifestValue = try ModelManifest.load(path: manifestPath)
         let detector = try Detector(manifest: manifestValue) { _ in Tensor(zeros: [1]) }
-        let paths = Array(jpegPaths([calib]).prefix(calibCount))
-        guard !paths.isEmpty else { throw ValidationError("--calib \(calib) holds no JPEG files") }
+        let paths = Array(try calibrationImagePaths(calib).prefix(calibCount))
+        guard !paths.isEmpty else { throw ValidationError("--calib \(calib) holds no JPEG files or sampled raw frames") }
         return try paths.map { path in
-            guard let data = FileManager.default.contents(atPath: path) else { throw PruneError(.io, "\(path): cannot read") }
-            return try [UInt8](data).withUnsafeBytes { try detector.prepare(jpeg: $0, name: path).tensor }
+            try calibrationJPEG(path).withUnsafeBytes { try detector.prepare(jpeg: $0, name: path).tensor }
         }
     }
 
@@ -231,14 +230,13 @@ extension PruneCommand {
         guard (1...2).contains(paretoThreads) else { throw ValidationError("--pareto-threads must be 1 or 2") }
 
         let manifestValue = try ModelManifest.load(path: try manifest ?? findManifest())
-        let paths = Array(jpegPaths([calib]).prefix(calibCount))
+        let paths = Array(try calibrationImagePaths(calib).prefix(calibCount))
         let held = holdout ?? max(1, paths.count / 4)
         guard held >= 1, paths.count > held else {
-            throw ValidationError("--calib \(calib) has \(paths.count) JPEGs; need more than --holdout \(held) (some calibrate, the rest score agreement)")
+            throw ValidationError("--calib \(calib) has \(paths.count) images; need more than --holdout \(held) (some calibrate, the rest score agreement)")
         }
         let frames = try paths.map { path -> (name: String, jpeg: [UInt8]) in
-            guard let data = FileManager.default.contents(atPath: path) else { throw PruneError(.io, "\(path): cannot read") }
-            return ((path as NSString).lastPathComponent, [UInt8](data))
+            ((path as NSString).lastPathComponent, try calibrationJPEG(path))
         }
         let builder = try LadderBuilder(modelPath: model, manifest: manifestValue, calibration: Array(frames.dropLast(held)),
                                         heldOut: Array(frames.suffix(held)), options: options)

@@ -51,11 +51,10 @@ struct QuantizeCommand: ParsableCommand {
         let selection = try ModelResolution.ladderSelection(model: detector.model, level: detector.level)
         let (manifest, path) = try selection.map { (try $0.detectorManifest(), $0.modelPath) } ?? detector.manifestAndModelPath()
         let letterboxer = try Detector(manifest: manifest) { _ in Tensor(zeros: [1]) }
-        let paths = Array(jpegPaths([calib]).prefix(calibCount))
-        guard !paths.isEmpty else { throw ValidationError("--calib \(calib) holds no JPEG files") }
+        let paths = Array(try calibrationImagePaths(calib).prefix(calibCount))
+        guard !paths.isEmpty else { throw ValidationError("--calib \(calib) holds no JPEG files or sampled raw frames") }
         let frames = try paths.map { path in
-            guard let data = FileManager.default.contents(atPath: path) else { throw VisionError(.io, "\(path): cannot read the file") }
-            return try [UInt8](data).withUnsafeBytes { try letterboxer.prepare(jpeg: $0, name: path).tensor }
+            try calibrationJPEG(path).withUnsafeBytes { try letterboxer.prepare(jpeg: $0, name: path).tensor }
         }
         var options = CalibrationOptions()
         options.rangeMethod = rangeMethod

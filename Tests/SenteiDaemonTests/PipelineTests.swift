@@ -70,6 +70,38 @@ import SenteiVision
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["000000000042_8x2_16_YUYV.raw"])
     }
 
+    /// The tools that learn from sampled frames take JPEG: a raw sample comes back as a JPEG of the same picture,
+    /// listed beside the JPEG samples; a truncated one is an error that names the file.
+    @Test func rawSamplesAreReadBackAsJPEG() throws {
+        let dir = NSTemporaryDirectory() + "sentei-calibration-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sampler = try CalibrationSampler(config: CalibrationConfig(directory: dir, everyS: 1))
+        let (width, height) = (32, 16)
+        var bytes = [UInt8](repeating: 128, count: width * 2 * height)
+        for y in 0..<height { for x in 0..<width { bytes[y * width * 2 + x * 2] = UInt8(16 + 6 * x + 2 * y) } }
+        let frame = Frame(format: .yuyv, width: width, height: height, bytesPerLine: width * 2, bytes: bytes,
+                          timestampNs: 0, sequence: 7, droppedSinceLast: 0)
+        try sampler.offer(frame, nowNs: 0)
+        try sampler.offer(Frame(format: .mjpeg, width: width, height: height, bytesPerLine: 0,
+                                bytes: try SampledFrame.jpeg(path: dir + "/000000000007_32x16_64_YUYV.raw"),
+                                timestampNs: 0, sequence: 8, droppedSinceLast: 0), nowNs: 2_000_000_000)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(names == ["000000000007_32x16_64_YUYV.raw", "000000000008.jpg"])
+        #expect(names.allSatisfy(SampledFrame.isImage))
+
+        let jpeg = try SampledFrame.jpeg(path: dir + "/" + names[0])
+        let decoded = try JPEGDecoder().decode(jpeg, name: "sample")
+        #expect(decoded.width == width && decoded.height == height)
+        let expected = try SnapshotWriter.rgbImage(frame, decoder: try JPEGDecoder())
+        let error = zip(decoded.pixels, expected.pixels).map { abs(Int($0) - Int($1)) }.reduce(0, +) / decoded.pixels.count
+        #expect(error <= 4, "mean |JPEG − RGB| = \(error)")
+
+        let truncated = dir + "/000000000009_32x16_64_YUYV.raw"
+        FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(100)))
+        #expect { try SampledFrame.jpeg(path: truncated) } throws: { ($0 as? VisionError)?.message.contains(truncated) ?? false }
+        #expect(!SampledFrame.isImage("000000000010_32x16_YUYV.raw"))
+    }
+
     @Test func resizedManifestFollowsTheInputSize() throws {
         let manifest = try ModelManifest.load(path: daemonPackageRoot + "/Models/yolox_nano.json")
         let small = try manifest.resized(width: 320, height: 320)

@@ -302,15 +302,15 @@ struct FrameFile {
         mtimeNs != other.mtimeNs ? mtimeNs > other.mtimeNs : name > other.name
     }
 
+    /// The frame as JPEG (raw samples converted); nil when the sampler trimmed it since the listing or it is unreadable.
     func read() -> (name: String, jpeg: [UInt8])? {
-        // The sampler may have trimmed it since the listing.
-        FileManager.default.contents(atPath: path).map { (name, [UInt8]($0)) }
+        (try? SampledFrame.jpeg(path: path)).map { (name, $0) }
     }
 
-    /// The directory's `.jpg` frames, oldest first. Raw (`.raw`) frames are not checked: the guard's models take JPEG.
+    /// The directory's sampled frames (`.jpg`, and `.raw` from uncompressed cameras), oldest first.
     static func list(_ directory: String) -> [FrameFile] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(".jpg") && !$0.hasPrefix(".") }.compactMap { name -> FrameFile? in
+        return names.filter { SampledFrame.isImage($0) && !$0.hasPrefix(".") }.compactMap { name -> FrameFile? in
             let path = directory + "/" + name
             var info = stat()
             guard stat(path, &info) == 0 else { return nil }
