@@ -122,10 +122,10 @@ struct PruneCommand: ParsableCommand {
         let stem = ((model as NSString).lastPathComponent as NSString).deletingPathExtension
         var entries: [String] = []
         for cut in cuts {
-            let cpuBefore = Self.cpuSeconds()
+            let cpuBefore = processCPUSeconds()
             let result = try pruner.run(cut: cut)
             log(String(format: "cut %.2f: pruned in %.1f CPU-s (sensitivities, if measured, are counted with the first cut)", cut,
-                       Self.cpuSeconds() - cpuBefore))
+                       processCPUSeconds() - cpuBefore))
             let file = "\(stem)_cut\(Int((cut * 100).rounded())).onnx"
             let bytes = try ONNXWriter.encode(result.graph)
             guard FileManager.default.createFile(atPath: out + "/" + file, contents: Data(bytes)) else {
@@ -166,13 +166,6 @@ struct PruneCommand: ParsableCommand {
         let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "Models")) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         for name in candidates where (try? ModelManifest.load(path: "Models/" + name))?.file == file { return "Models/" + name }
         throw ValidationError("no manifest in ./Models names '\(file)'; pass --manifest")
-    }
-
-    /// User + system CPU time of this process so far.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     func log(_ line: String) { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
