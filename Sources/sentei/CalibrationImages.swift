@@ -10,14 +10,10 @@ func calibrationImagePaths(_ path: String) throws -> [String] {
         throw VisionError(.invalidDataset, "\(path): no such file or directory")
     }
     guard isDirectory.boolValue else { return [path] }
-    let items: [String]
-    do {
-        items = try FileManager.default.subpathsOfDirectory(atPath: path)
-    } catch {
-        throw VisionError(.invalidDataset, "\(path): not a readable directory (\(error))")
-    }
-    return items.filter { SampledFrame.isImage(($0 as NSString).lastPathComponent) && !($0 as NSString).lastPathComponent.hasPrefix(".") }
-        .sorted().map { path + "/" + $0 }
+    return try listFiles(under: path) { item in
+        let name = (item as NSString).lastPathComponent
+        return SampledFrame.isImage(name) && !name.hasPrefix(".")
+    }.map { path + "/" + $0 }
 }
 
 /// One calibration image as JPEG bytes (a raw sample converted); errors name the file.

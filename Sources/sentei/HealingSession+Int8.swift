@@ -161,9 +161,8 @@ extension HealingSession {
         func eval(_ e: EvaluationResult?) -> String {
             e.map { String(format: "{\"map50\": %.4f, \"map50_95\": %.4f}", $0.map50, $0.map50_95) } ?? "null"
         }
-        let reason = o.reason.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         return """
-            {"decision": "\(o.decision.rawValue)", "reason": "\(reason)", "int8_layers": \(o.table.int8Layers.count), \
+            {"decision": "\(o.decision.rawValue)", "reason": \(jsonString(o.reason)), "int8_layers": \(o.table.int8Layers.count), \
             "agreement_fp32": \(eval(o.fp32Agreement)), "agreement_ptq": \(eval(o.ptqAgreement)), \
             "agreement_qat_trained_table": \(eval(o.qatFrozenAgreement)), "agreement_qat_recalibrated": \(eval(o.qatRecalibratedAgreement)), \
             "qat_steps": \(o.qatSteps), "mot_ptq": \(eval(o.ptqMOT)), "mot_qat": \(eval(o.qatMOT)), "cpu_seconds": \(String(format: "%.1f", o.cpuSeconds))}

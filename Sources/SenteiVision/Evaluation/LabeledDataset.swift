@@ -111,18 +111,21 @@ package func parseYOLOLabels(_ text: String, name: String, width: Double, height
 
 /// Sorted relative paths of .jpg/.jpeg files under `dir` (recursively).
 package func listJPEGs(under dir: String) throws -> [String] {
+    try listFiles(under: dir) { item in
+        let lower = item.lowercased()
+        return lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg")
+    }
+}
+
+/// Sorted relative paths under `dir` (recursively) that `include` accepts.
+package func listFiles(under dir: String, where include: (String) -> Bool) throws -> [String] {
     let items: [String]
     do {
         items = try FileManager.default.subpathsOfDirectory(atPath: dir)
     } catch {
         throw VisionError(.invalidDataset, "\(dir): not a readable directory (\(error))")
     }
-    var out: [String] = []
-    for item in items {
-        let lower = item.lowercased()
-        if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") { out.append(item) }
-    }
-    return out.sorted()
+    return items.filter(include).sorted()
 }
 
 package func stripExtension(_ path: String) -> String {
