@@ -20,7 +20,10 @@ import CSenteiKernels
     if nth <= 1 { return (0, panels, 0, strips) }
     let byStrips = ceilDiv(strips, nth) &* panels
     let byPanels = ceilDiv(panels, nth) &* strips
-    if byStrips <= byPanels {
+    // Strips win unless they balance clearly worse: split by panels, every part reads all of B (each B strip is
+    // loaded twice and reused half as often), and parts leave the pixels the layer before left in their caches.
+    // Measured on YOLOX-Nano's 64×2704 maps: the 1×1 convs took 25% less time on two threads.
+    if byStrips &* 4 <= byPanels &* 5 {
         let r = partRange(strips, ith, nth)
         return (0, panels, r.lo, r.hi)
     }

@@ -76,6 +76,13 @@ struct BenchCommand: ParsableCommand {
                 let ms = Double(row.nanoseconds) / Double(runs) / 1e6
                 FileHandle.standardError.write("\(String(format: "%8.3f ms %5.1f%%", ms, 100 * Double(row.nanoseconds) / Double(max(total, 1))))  \(row.kind)  \(row.name)\n".data(using: .utf8)!)
             }
+            // Totals per kernel kind show where time goes beyond the 40 slowest layers.
+            var byKind: [String: (ns: UInt64, count: Int)] = [:]
+            for row in rows { byKind[row.kind, default: (0, 0)].ns += row.nanoseconds; byKind[row.kind, default: (0, 0)].count += 1 }
+            for (kind, sum) in byKind.sorted(by: { $0.value.ns > $1.value.ns }) {
+                let ms = Double(sum.ns) / Double(runs) / 1e6
+                FileHandle.standardError.write("\(String(format: "%8.3f ms %5.1f%%", ms, 100 * Double(sum.ns) / Double(max(total, 1))))  \(kind) ×\(sum.count) (all)\n".data(using: .utf8)!)
+            }
         }
         if json {
             print("{" + report.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

@@ -179,12 +179,14 @@ void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
     int panels = (p->cout + MR - 1) / MR, strips = (n + NR - 1) / NR;
     int p0 = 0, p1 = panels, s0 = 0, s1 = strips;
     if (nth > 1) {
-        // Split strips (shared activation packing) unless splitting panels balances better (small n, large m).
+        // Split strips (shared activation packing, and each part stays on the pixels it made in the layer before)
+        // unless splitting panels balances clearly better (small n, large m), as splitTiles in the fp32 kernels.
         long byStrips = (long)((strips + nth - 1) / nth) * panels, byPanels = (long)((panels + nth - 1) / nth) * strips;
-        int total = byStrips <= byPanels ? strips : panels;
+        int useStrips = byStrips * 4 <= byPanels * 5;
+        int total = useStrips ? strips : panels;
         int base = total / nth, extra = total % nth;
         int lo = ith * base + (ith < extra ? ith : extra), hi = lo + base + (ith < extra ? 1 : 0);
-        if (byStrips <= byPanels) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
+        if (useStrips) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
     }
     if (p0 >= p1 || s0 >= s1) return;
     char *bytes = (char *)scratch;

@@ -56,6 +56,18 @@ extension Passes {
         return changed ? eliminateDeadNodes(graph) : graph
     }
 
+    /// Names of the convs `foldSpaceToDepthIntoConv` lowers. int8 calibration keeps them fp32: on YOLOX-Nano the
+    /// folded 6×6/s2 stem took 2.2 ms in fp32 against 4.6 ms for int8 over the sliced input (slices included).
+    package static func convsFoldedBySpaceToDepth(_ graph: Graph) -> Set<String> {
+        var kernels: [String: Int] = [:]
+        for node in graph.nodes { if case .conv(let conv) = node.op { kernels[node.name] = conv.kernel.h } }
+        var folded = Set<String>()
+        for node in foldSpaceToDepthIntoConv(graph).nodes {
+            if case .conv(let conv) = node.op, let before = kernels[node.name], before != conv.kernel.h { folded.insert(node.name) }
+        }
+        return folded
+    }
+
     /// The phase `id` takes from its source when it is a chain of strided slices that keeps every channel and
     /// reads rows dy, dy + sy, … and columns dx, dx + sx, … up to the end (H = sy·H', W = sx·W', 0 ≤ dy < sy, 0 ≤ dx < sx).
     private static func spaceToDepthPhase(_ graph: Graph, _ id: NodeID) -> Phase? {

@@ -115,7 +115,8 @@ extension QuantizationTable {
         // Sensitivity: the output error with one layer at a time in int8, against the fp32 outputs.
         let probeFrames = Array(frames.prefix(max(1, options.sensitivityFrames)))
         let error = try OutputError(graph: graph, frames: probeFrames, threads: threads)
-        let eligible = candidates.map { graph.nodes[$0.index].name }.filter { !options.fp32Layers.contains($0) }
+        let folded = Pipeline.disabledPasses.contains("space-to-depth-conv") ? [] : Passes.convsFoldedBySpaceToDepth(graph)
+        let eligible = candidates.map { graph.nodes[$0.index].name }.filter { !options.fp32Layers.contains($0) && !folded.contains($0) }
         var sensitivity: [String: Double] = [:]
         for (done, name) in eligible.enumerated() {
             options.progress?("sensitivity", done, eligible.count)
@@ -124,6 +125,9 @@ extension QuantizationTable {
         options.progress?("sensitivity", eligible.count, eligible.count)
         var reasons: [String: String] = [:]
         for name in options.fp32Layers { reasons[name] = "kept fp32 by request" }
+        for name in folded where !options.fp32Layers.contains(name) {
+            reasons[name] = "its space-to-depth input folds into one strided fp32 conv, faster than int8 over the slices"
+        }
         var chosen = Set<String>()
         for name in eligible {
             if sensitivity[name]! <= options.layerErrorThreshold {
