@@ -20,8 +20,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also print the time per layer (to stderr), slowest first.")
     var profile = false
 
+    @Option(name: .long, help: "Start a run every this many ms (40 = a 25 fps camera), idle in between, as the daemon is; default: back to back.")
+    var periodMs: Double?
+
     func run() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be ≥ 1 and --warmup ≥ 0") }
+        if let periodMs, !(periodMs > 0 && periodMs < 10_000) { throw ValidationError("--period-ms must be in (0, 10000)") }
         let model = try options.load()
         var seed: UInt32 = 12345
         let inputs = model.inputs.map { info -> Tensor in
@@ -49,7 +53,12 @@ struct BenchCommand: ParsableCommand {
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
             try runOnce()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            let end = DispatchTime.now().uptimeNanoseconds
+            times.append(Double(end - start) / 1e6)
+            if let periodMs {
+                let idle = periodMs * 1e6 - Double(end - start)
+                if idle > 0 { usleep(useconds_t(idle / 1e3)) }
+            }
         }
         times.sort()
         func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
