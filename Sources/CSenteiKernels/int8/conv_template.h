@@ -5,6 +5,7 @@
 //   BTYPE/ATYPE  element type of the packed activation / weight panels (uint8_t/int8_t or int16_t/int16_t)
 //   SK_FN(micro)(int kgroups, const ATYPE *a, const BTYPE *b, int32_t *tile)  tile[r·NR + j] = Σ a·b
 //   SK_RECIP(x)  1/x for x ≥ 1 (sigmoid's denominator), to float precision
+//   SK_SIGMOID(x) (optional) σ(x) in the ISA's fastest form; default 1/(1 + e^−x) from vexp and SK_RECIP
 // Everything here is static except conv2d and the two packing entry points. The template undefines its
 // parameters at the end, so the includer can define them afresh for the next ISA.
 
@@ -38,11 +39,15 @@ static inline VF SK_FN(vexp)(VF x) {
     return e * (VF)bits;
 }
 
+#ifndef SK_SIGMOID
+#define SK_SIGMOID(x) SK_RECIP(1.0f + SK_FN(vexp)(-(x)))
+#endif
+
 static inline VF SK_FN(activate)(VF v, int activation) {
     switch (activation) {
     case 1: return __builtin_elementwise_max(v, SK_FN(splat)(0.0f));
-    case 2: return SK_RECIP(1.0f + SK_FN(vexp)(-v));
-    case 3: return v * SK_RECIP(1.0f + SK_FN(vexp)(-v));
+    case 2: return SK_SIGMOID(v);
+    case 3: return v * SK_SIGMOID(v);
     default: return v;
     }
 }
@@ -229,3 +234,4 @@ void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
 #undef BTYPE
 #undef ATYPE
 #undef SK_RECIP
+#undef SK_SIGMOID
