@@ -6,7 +6,7 @@ import SenteiEngine
 import SenteiPrune
 import SenteiVision
 
-/// One `sentei heal` run's shared state: the decoded calibration frames (training and held-out), the augmenter, the
+/// One `sentei heal` run's shared state: the decoded calibration frames (training and held-out), the
 /// agreement scorer over the held-out frames, and the optional MOT evaluation; `heal` trains one rung.
 final class HealingSession {
     struct Result {
@@ -132,8 +132,6 @@ final class HealingSession {
         guard ParameterSet(graph: student).layoutSignature == ParameterSet(graph: studentFull).layoutSignature else {
             throw ValidationError("\(studentPath): the graph imported at \(size) px does not match the one at \(ownSize) px")
         }
-        let augmenter = Augmenter(width: size, height: size, bgr: manifest.input.colourOrder == .bgr,
-                                  valueScale: manifest.letterboxSpec.valueScale)
         let teacherDetector = try detector(teacherFull, manifest: manifest)
         let reference = try referencePath.map { path -> Detector in
             let graph = try loadGraph(path, size: nil)
