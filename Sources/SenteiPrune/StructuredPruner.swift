@@ -13,20 +13,25 @@ package struct PruneOptions: Sendable {
     package var levels: [Double] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75]
     package var importance: ImportanceKind = .activation
     /// How the layers downstream of removed channels are refit (see `ReconstructionKind`).
-    package var reconstruction: ReconstructionKind = .sequential
+    package var reconstruction: ReconstructionKind = .best
     /// Calibration frames (the first ones) run through the pruned network by the sequential refit.
     package var refitFrames: Int = 64
     /// Sequential refit of every conv downstream of a cut (true) or only of the 1×1 convs that lost inputs (false).
     package var refitDownstream: Bool = true
-    /// False = no refit at all; true = the sequential refit unless another kind is already chosen.
+    /// Ridge of the sequential refit's least squares, relative to the mean diagonal of the input's Gram matrix.
+    package var refitRidge: Double = 1e-3
+    /// False = no refit at all; true = the per-cut best refit unless another kind is already chosen.
     package var reconstruct: Bool {
         get { reconstruction != .none }
-        set { reconstruction = newValue ? (reconstruction == .none ? .sequential : reconstruction) : .none }
+        set { reconstruction = newValue ? (reconstruction == .none ? .best : reconstruction) : .none }
     }
     /// Measure per-group sensitivity and cut where it costs least; false = the same fraction everywhere (uniform).
     package var sensitivityAware: Bool = true
     /// Calibration frames used for the sensitivity runs (the first ones; all frames feed the statistics).
     package var sensitivityFrames: Int = 4
+    /// Sensitivity-aware allocation reaches the MACs target in this many equal steps, re-measuring every group's cost
+    /// curve on top of the plan reached so far: one-group cuts of the unpruned model miss how cuts compound.
+    package var allocationRounds: Int = 1
     package var threads: Int = 1
 
     package init(macsCut: Double) { self.macsCut = macsCut }
@@ -42,6 +47,9 @@ package enum ReconstructionKind: String, Sendable, CaseIterable {
     /// The teacher refit, then a layer-by-layer refit of every conv downstream of a cut on the pruned network's own
     /// activations against the unpruned outputs (`StudentRefit`). Sensitivities use the teacher refit (cheaper).
     case sequential
+    /// Both the teacher and the sequential refit; the cut keeps the one whose head output is nearer the unpruned
+    /// model's on the sensitivity frames (on coco128 it picked the teacher refit at 10/25% and the sequential at 50%).
+    case best
 }
 
 /// One measured point of a group's cost curve: cutting `removed` channels of the group alone saves `macsSaved` and
@@ -59,6 +67,8 @@ package struct PruneResult: Sendable {
     package var macsBefore: Int
     package var macsAfter: Int
     package var refitConvs: Int
+    /// The refit this cut kept (`.best` resolves to `.teacher` or `.sequential`).
+    package var refit: ReconstructionKind
     /// Head-output error of the final model on the sensitivity frames (same metric as the sensitivities).
     package var error: Double
     package var sensitivities: [Int: [SensitivityPoint]]
@@ -92,7 +102,7 @@ package final class StructuredPruner {
         self.stats = needsData ? try CalibrationStats.collect(graph, frames: frames, threads: options.threads) : nil
         self.scores = try Importance.scores(graph, groups, kind: options.importance, stats: stats)
         self.frames = Array(frames.prefix(options.sensitivityFrames))
-        self.refitFrames = options.reconstruction == .sequential ? Array(frames.prefix(max(1, options.refitFrames))) : []
+        self.refitFrames = [.sequential, .best].contains(options.reconstruction) ? Array(frames.prefix(max(1, options.refitFrames))) : []
         self.macsBefore = ChannelPruner.macs(graph)
         let model = Model(graph: graph, options: .init(threads: options.threads))
         self.teacher = try self.frames.map { try model.run([$0])[0].data }
@@ -121,18 +131,21 @@ package final class StructuredPruner {
     }
 
     /// Applies a plan: removes channels, then refits consumers from the teacher's statistics when reconstruction is
-    /// on; `final` adds the sequential refit when chosen (sensitivity runs skip it: it costs forward passes).
-    package func build(_ plan: PrunePlan, final: Bool = false) throws -> (graph: Graph, refit: Int) {
+    /// on; `final` adds the sequential refit when chosen (sensitivity runs skip it: it costs forward passes), and with
+    /// `.best` keeps whichever of the two refits has the lower head error.
+    package func build(_ plan: PrunePlan, final: Bool = false) throws -> (graph: Graph, refit: Int, kind: ReconstructionKind) {
         var pruned = try ChannelPruner.apply(graph, groups, plan)
-        var refit = 0
-        guard options.reconstruction != .none, let stats else { return (pruned, 0) }
+        guard options.reconstruction != .none, let stats else { return (pruned, 0, .none) }
         let kept = try ChannelPruner.keptChannels(graph, groups, plan)
-        refit = Reconstruction.refit(original: graph, pruned: &pruned, kept: kept, stats: stats)
-        if final, options.reconstruction == .sequential, !plan.kept.isEmpty {
-            refit = try StudentRefit.refit(original: graph, pruned: &pruned, kept: kept, frames: refitFrames, threads: options.threads,
-                                           downstream: options.refitDownstream)
+        let teacherRefit = Reconstruction.refit(original: graph, pruned: &pruned, kept: kept, stats: stats)
+        guard final, options.reconstruction != .teacher, !plan.kept.isEmpty else { return (pruned, teacherRefit, .teacher) }
+        let teacherGraph = pruned
+        let refit = try StudentRefit.refit(original: graph, pruned: &pruned, kept: kept, frames: refitFrames, threads: options.threads,
+                                           downstream: options.refitDownstream, ridge: options.refitRidge)
+        if options.reconstruction == .best, !frames.isEmpty, try error(of: teacherGraph) <= error(of: pruned) {
+            return (teacherGraph, teacherRefit, .teacher)
         }
-        return (pruned, refit)
+        return (pruned, refit, .sequential)
     }
 
     /// Head-output error of `graph` against the unpruned model on the sensitivity frames.
@@ -146,11 +159,15 @@ package final class StructuredPruner {
         return total / Double(max(frames.count, 1))
     }
 
-    /// Each prunable group's cost curve, cut alone at the configured levels.
-    package func sensitivities() throws -> [Int: [SensitivityPoint]] {
+    /// Each prunable group's cost curve, cut alone at the configured levels on top of `base` (kept counts of groups
+    /// already cut): `removed` counts from the full group, `macsSaved` and `error` are relative to `base`.
+    package func sensitivities(base: [Int: Int] = [:]) throws -> [Int: [SensitivityPoint]] {
+        let baseMACs = base.isEmpty ? macsBefore : ChannelPruner.macs(try ChannelPruner.apply(graph, groups, plan(base)))
+        let baseError = base.isEmpty ? 0 : try error(of: try build(plan(base)).graph)
         var work: [(ChannelGroup, [Int])] = []
         for group in groups.prunable {
-            let choices = keepChoices(group)
+            let current = base[group.id] ?? group.size
+            let choices = keepChoices(group).filter { $0 < current }
             guard !choices.isEmpty else { continue }
             var picked: [Int] = []
             for level in options.levels {
@@ -167,9 +184,9 @@ package final class StructuredPruner {
         for (group, keeps) in work {
             var points: [SensitivityPoint] = []
             for keep in keeps {
-                let built = try build(plan([group.id: keep]))
-                points.append(SensitivityPoint(removed: group.size - keep, macsSaved: macsBefore - ChannelPruner.macs(built.graph),
-                                               error: try error(of: built.graph)))
+                let built = try build(plan(base.merging([group.id: keep]) { $1 }))
+                points.append(SensitivityPoint(removed: group.size - keep, macsSaved: baseMACs - ChannelPruner.macs(built.graph),
+                                               error: try error(of: built.graph) - baseError))
                 done += 1
                 progress?(done, total)
             }
@@ -192,22 +209,28 @@ package final class StructuredPruner {
         } else if options.sensitivityAware {
             if measured == nil { measured = try self.sensitivities() }
             sensitivities = measured!
-            keep = try allocate(sensitivities, target: target)
+            let rounds = max(1, options.allocationRounds)
+            keep = [:]
+            for round in 1...rounds {
+                let curves = round == 1 ? sensitivities : try self.sensitivities(base: keep)
+                keep = try allocate(curves, target: target * round / rounds, start: keep)
+            }
         } else {
             keep = try uniform(target: target)
         }
         let plan = plan(keep)
         let built = try build(plan, final: true)
         return PruneResult(graph: built.graph, plan: plan, macsBefore: macsBefore, macsAfter: ChannelPruner.macs(built.graph),
-                           refitConvs: built.refit, error: frames.isEmpty ? 0 : try error(of: built.graph), sensitivities: sensitivities)
+                           refitConvs: built.refit, refit: built.kind, error: frames.isEmpty ? 0 : try error(of: built.graph), sensitivities: sensitivities)
     }
 
     /// Greedy: repeatedly take the next measured level of the group with the least error per MAC saved, until the
     /// exact MACs of the combined plan reach the target (savings are not additive where producer and consumer
     /// groups are both cut, so the exact count is re-measured and the greedy continues when short).
-    func allocate(_ curves: [Int: [SensitivityPoint]], target: Int) throws -> [Int: Int] {
-        var level: [Int: Int] = [:]  // group → index of the last taken point (absent = uncut)
-        var keep: [Int: Int] = [:]
+    /// `start`: kept counts the curves were measured on top of.
+    func allocate(_ curves: [Int: [SensitivityPoint]], target: Int, start: [Int: Int] = [:]) throws -> [Int: Int] {
+        var level: [Int: Int] = [:]  // group → index of the last taken point (absent = as in `start`)
+        var keep = start
         while true {
             let saved = macsBefore - ChannelPruner.macs(try ChannelPruner.apply(graph, groups, plan(keep)))
             if saved >= target { return keep }

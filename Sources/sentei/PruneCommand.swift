@@ -59,14 +59,17 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .long, help: "Channel importance: activation or l1.")
     var importance = "activation"
 
-    @Option(name: .long, help: "Refit after pruning: sequential (layer by layer on the pruned model's own activations), teacher (consumers from the unpruned model's statistics only) or none.")
-    var reconstruction = "sequential"
+    @Option(name: .long, help: "Refit after pruning: sequential (layer by layer on the pruned model's own activations), teacher (consumers from the unpruned model's statistics only), best (per cut, whichever of those two has the lower head error on the sensitivity frames) or none.")
+    var reconstruction = "best"
 
     @Flag(name: .long, help: "Same as --reconstruction none.")
     var noReconstruct = false
 
     @Option(name: .long, help: "Calibration frames run through the pruned model by the sequential refit.")
     var refitFrames = 64
+
+    @Option(name: .long, help: "Ridge of the sequential refit's least squares, relative to the mean diagonal of each input's Gram matrix.")
+    var refitRidge = 1e-3
 
     @Option(name: .long, help: "Sequential refit scope: downstream (every conv after a cut) or consumers (only the 1×1 convs that lost inputs).")
     var refitScope = "downstream"
@@ -82,6 +85,9 @@ struct PruneCommand: ParsableCommand {
 
     @Option(name: .long, help: "Calibration frames used to measure each group's sensitivity.")
     var sensitivityFrames = 4
+
+    @Option(name: .long, help: "Sensitivity-aware allocation reaches each cut in this many steps, re-measuring the groups' cost curves on top of each step.")
+    var allocationRounds = 1
 
     @Option(name: .long, help: "Threads; default: one per core.")
     var threads: Int?
@@ -137,11 +143,12 @@ struct PruneCommand: ParsableCommand {
             entries.append("""
                 {"cut": \(cut), "file": "\(file)", "macs_before": \(result.macsBefore), "macs_after": \(result.macsAfter), \
                 "macs_cut": \(String(format: "%.4f", 1 - Double(result.macsAfter) / Double(result.macsBefore))), \
-                "head_error": \(String(format: "%.6g", result.error)), "refit_convs": \(result.refitConvs), "groups": [\(kept.joined(separator: ", "))]}
+                "head_error": \(String(format: "%.6g", result.error)), "refit": "\(result.refit.rawValue)", "refit_convs": \(result.refitConvs), "groups": [\(kept.joined(separator: ", "))]}
                 """)
-            log(String(format: "cut %.2f: %.3f → %.3f GMACs (−%.1f%%), head error %.4g, %d convs refit → %@", cut,
+            log(String(format: "cut %.2f: %.3f → %.3f GMACs (−%.1f%%), head error %.4g, %d convs refit (%@) → %@", cut,
                        Double(result.macsBefore) / 1e9, Double(result.macsAfter) / 1e9,
-                       100 * (1 - Double(result.macsAfter) / Double(result.macsBefore)), result.error, result.refitConvs, out + "/" + file))
+                       100 * (1 - Double(result.macsAfter) / Double(result.macsBefore)), result.error, result.refitConvs,
+                       result.refit.rawValue, out + "/" + file))
         }
         let report = """
             {"model": "\(model)", "calibration_frames": \(frames.count), "importance": "\(options.importance.rawValue)", \
@@ -187,12 +194,16 @@ extension PruneCommand {
         options.importance = kind
         options.reconstruction = noReconstruct ? .none : refit
         options.refitFrames = refitFrames
+        guard refitRidge >= 0, refitRidge.isFinite else { throw ValidationError("--refit-ridge must be ≥ 0") }
+        options.refitRidge = refitRidge
         guard ["downstream", "consumers"].contains(refitScope) else { throw ValidationError("--refit-scope must be downstream or consumers") }
         options.refitDownstream = refitScope == "downstream"
         options.sensitivityAware = !uniform
         options.roundTo = roundTo
         options.maxGroupCut = maxGroupCut
         options.sensitivityFrames = sensitivityFrames
+        guard allocationRounds >= 1 else { throw ValidationError("--allocation-rounds must be ≥ 1") }
+        options.allocationRounds = allocationRounds
         options.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         return options
     }

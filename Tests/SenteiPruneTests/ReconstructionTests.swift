@@ -52,6 +52,53 @@ import Testing
         #expect(both.error < teacherOnly.error, "\(both.error) vs \(teacherOnly.error)")
     }
 
+    /// `.best` keeps whichever refit has the lower head error on the sensitivity frames: the sequential one normally;
+    /// the teacher one when the sequential refit is crippled (an enormous ridge shrinks its weights towards zero).
+    @Test func bestKeepsTheRefitWithTheLowerHeadError() throws {
+        let graph = couplingGraph(seed: 11)
+        let calibration = frames(32, seed: 1)
+        for ridge in [1e-3, 100] {
+            var options = PruneOptions(macsCut: 0.4)
+            options.sensitivityAware = false
+            options.roundTo = 4
+            options.sensitivityFrames = 8
+            options.refitFrames = 32
+            options.refitRidge = ridge
+            var results: [ReconstructionKind: PruneResult] = [:]
+            for kind in [ReconstructionKind.teacher, .sequential, .best] {
+                options.reconstruction = kind
+                results[kind] = try StructuredPruner(graph: graph, calibration: calibration, options: options).run()
+            }
+            let teacher = results[.teacher]!, sequential = results[.sequential]!, best = results[.best]!
+            #expect(best.plan == teacher.plan)
+            #expect(best.error == min(teacher.error, sequential.error))
+            #expect(best.refit == (ridge < 1 ? .sequential : .teacher), "ridge \(ridge): teacher \(teacher.error), sequential \(sequential.error)")
+        }
+    }
+
+    /// Allocation in two rounds: the second round's curves are measured on top of the first round's plan (each point
+    /// cuts deeper and saves more), and the plan still meets the target.
+    @Test func allocationRoundsBuildOnTheFirstRound() throws {
+        let graph = couplingGraph(seed: 5)
+        var options = PruneOptions(macsCut: 0.3)
+        options.roundTo = 4
+        options.levels = [0.25, 0.5, 0.75]
+        options.reconstruction = .teacher
+        let pruner = try StructuredPruner(graph: graph, calibration: frames(8, seed: 3), options: options)
+        let firstRound = try pruner.run(cut: 0.15)
+        let base = firstRound.plan.kept.mapValues(\.count)
+        #expect(!base.isEmpty)
+        let curves = try pruner.sensitivities(base: base)
+        #expect(!curves.isEmpty)
+        for (gid, points) in curves {
+            let removedBefore = pruner.groups.groups[gid].size - (base[gid] ?? pruner.groups.groups[gid].size)
+            for point in points { #expect(point.removed > removedBefore && point.macsSaved > 0) }
+        }
+        options.allocationRounds = 2
+        let twoRounds = try StructuredPruner(graph: graph, calibration: frames(8, seed: 3), options: options).run()
+        #expect(Double(twoRounds.macsAfter) <= 0.7 * Double(twoRounds.macsBefore))
+    }
+
     /// With nothing removed from its input, the refit reproduces the original weights (the least-squares optimum
     /// is W itself), up to the ridge term.
     @Test func refitOfAnUnprunedInputIsTheIdentity() throws {
