@@ -8,7 +8,8 @@ ap50: which tud-campus file each `detections` event on the socket came from, the
   first frame, so write index = frame_sequence + s0 for one constant s0 per capture session. Each event's dequeue
   time (timestamp_ns; v4l2loopback sets no monotonic-timestamp flag, so senteid stamps the dequeue) names the last
   write before it, which gives a candidate s0; the most common candidate is s0 and the share of events agreeing
-  with it is printed. A file processed twice counts once (its first processing).
+  with it is printed; an event that disagrees is not scored. A file processed twice counts once (its first
+  processing).
 journal-tracks: the track_new lines the socket delivered before the end of the AP window are exactly the journal's
   SENTEI_EVENT=track_new entries of the same daemon process up to the same moment (SENTEI_JSON equals the line).
 
@@ -69,20 +70,24 @@ def ap50(args, events, first_pid):
     dets = [e for pid, e, _ in events if pid == first_pid and e.get("type") == "detections"]
     if not dets:
         return check("ap50", False, "no detections events from the first daemon process")
-    candidates = []
-    for e in dets:
+    candidates, candidate_of = [], {}
+    for n, e in enumerate(dets):
         i = bisect.bisect_right(t0s, e["timestamp_ns"]) - 1
         if i >= 0:
             candidates.append(ks[i] - e["frame_sequence"])
+            candidate_of[n] = candidates[-1]
     if not candidates:
         return check("ap50", False, "no detections event came after the first write")
     s0, agree = collections.Counter(candidates).most_common(1)[0]
     frames = sorted(f for f in os.listdir(args.frames) if f.lower().endswith(".jpg"))
     chosen, levels = {}, collections.Counter()
-    for e in dets:
+    for n, e in enumerate(dets):
         levels[e.get("level")] += 1
         k = e["frame_sequence"] + s0
-        if k not in writes or e.get("level") != args.level:
+        # An event whose dequeue time names another write is left out: v4l2loopback can hand the first buffer after
+        # STREAMON over with driver sequence 0 whatever write it holds, so senteid's first frame_sequence does not
+        # follow the others when the feeder started before the daemon (seen: sequence 0 holding write 1008).
+        if k not in writes or e.get("level") != args.level or candidate_of.get(n) != s0:
             continue
         chosen.setdefault(writes[k], e)
     if len(chosen) < args.min_frames:
