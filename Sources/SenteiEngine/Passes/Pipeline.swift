@@ -19,7 +19,7 @@ package enum Pipeline {
     ]
 
     /// Pass names switched off by `SENTEI_DISABLE_PASSES` (also honoured by run-time lowerings such as
-    /// `space-to-depth-conv` in `Model`).
+    /// `space-to-depth-conv`, `Passes.foldSpaceToDepthIntoConv`).
     package static var disabledPasses: Set<String> {
         Set((ProcessInfo.processInfo.environment["SENTEI_DISABLE_PASSES"] ?? "").split(separator: ",").map(String.init))
     }

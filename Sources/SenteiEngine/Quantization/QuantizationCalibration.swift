@@ -115,7 +115,7 @@ extension QuantizationTable {
         // Sensitivity: the output error with one layer at a time in int8, against the fp32 outputs.
         let probeFrames = Array(frames.prefix(max(1, options.sensitivityFrames)))
         let error = try OutputError(graph: graph, frames: probeFrames, threads: threads)
-        let folded = Pipeline.disabledPasses.contains("space-to-depth-conv") ? [] : Passes.convsFoldedBySpaceToDepth(graph)
+        let folded = Passes.convsFoldedBySpaceToDepth(graph)
         let eligible = candidates.map { graph.nodes[$0.index].name }.filter { !options.fp32Layers.contains($0) && !folded.contains($0) }
         var sensitivity: [String: Double] = [:]
         for (done, name) in eligible.enumerated() {

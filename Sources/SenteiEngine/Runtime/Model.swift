@@ -95,7 +95,7 @@ public final class Model: @unchecked Sendable {
         let kernels = options.useReferenceKernels ? nil : KernelTable(isa: KernelISA(rawValue: isa) ?? .base)
         // Kernel-level lowering (the reference mode runs the graph as given: it is the definition).
         var graph = graph
-        if kernels != nil && !Pipeline.disabledPasses.contains("space-to-depth-conv") {
+        if kernels != nil {
             graph = Passes.foldSpaceToDepthIntoConv(graph) { options.quantization?.layers[$0]?.precision == .int8 }
         }
         let int8 = options.quantization.map {
