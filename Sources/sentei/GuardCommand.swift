@@ -84,7 +84,7 @@ struct GuardCommand: ParsableCommand {
         settings.minimumGain = minGain
         let threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let sceneGuard = try SceneGuard(directory: ladder, level: level, settings: settings, threads: threadCount)
-        let meter = PowerMeterProbe(wattsPerCore: wattsPerCore).probe().meter
+        let meter = PowerMeterProbe(wattsPerCore: wattsPerCore, estimateScope: .process).probe().meter
         let clock = SystemMonotonicClock()
         var integrator: EnergyIntegrator?
         let energy = SceneGuard.EnergyMeasurement(

@@ -255,9 +255,10 @@ struct HealCommand: ParsableCommand {
                                  agreement: outcome.agreement, latency: (one, two))
     }
 
-    /// The meter the daemon would choose here; the choice and every rejected better meter go to stderr once.
+    /// The meter the daemon would choose here, except that an estimate counts this command's own CPU time (the energy
+    /// of the work it compares, not the neighbours'); the choice and every rejected better meter go to stderr once.
     func probeMeter() -> any PowerMeter {
-        let result = PowerMeterProbe(wattsPerCore: wattsPerCore).probe()
+        let result = PowerMeterProbe(wattsPerCore: wattsPerCore, estimateScope: .process).probe()
         for rejection in result.rejected { FileHandle.standardError.write(Data("heal: power meter \(rejection)\n".utf8)) }
         FileHandle.standardError.write(Data("heal: energy measured by \(result.meter.name)\(result.meter.isEstimate ? " (an estimate: CPU time × \(wattsPerCore) W per core)" : "")\n".utf8))
         return result.meter

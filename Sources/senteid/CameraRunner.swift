@@ -86,7 +86,8 @@ final class CameraRunner: @unchecked Sendable {
         pipelineConfig.detection = detectionOptions(config.detection, labels: manifest.classNames)
         pipelineConfig.controller = controllerConfig(config.budgets, levels: ladder.count)
         pipelineConfig.calibration = calibrationConfig(config, camera: camera)
-        let powerMeter = PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore).probe(logger: logger)
+        let powerMeter = PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore,
+                                         estimateScope: config.budgets.estimateScope).probe(logger: logger)
         var pipelineLogger = logger
         pipelineLogger[metadataKey: "sentei.camera"] = "\(camera)"
         let pipeline = try CameraPipeline(config: pipelineConfig, source: source, stopSignal: stopSignal, ladder: ladder,
@@ -139,7 +140,8 @@ final class CameraRunner: @unchecked Sendable {
     /// calibration; a new power meter when the estimate figure changed). The camera keeps capturing.
     func applyLive(_ config: SenteiConfig, labels: [String], newMeter: Bool, logger: Logger) throws {
         let powerMeter = newMeter
-            ? PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore).probe(logger: logger) : nil
+            ? PowerMeterProbe(wattsPerCore: config.budgets.estimateWattsPerCore,
+                                         estimateScope: config.budgets.estimateScope).probe(logger: logger) : nil
         try pipeline.reconfigure(PipelineUpdate(
             controller: Self.controllerConfig(config.budgets, levels: pipeline.ladder.count),
             detection: Self.detectionOptions(config.detection, labels: labels),

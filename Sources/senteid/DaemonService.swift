@@ -268,6 +268,7 @@ final class DaemonService: Service, @unchecked Sendable {
         if changes.budgetsChanged || changes.detectionChanged || changes.calibrationChanged || changes.daemonChanged {
             let labels = lock.withLock { manifest.classNames }
             let newMeter = old.budgets.estimateWattsPerCore != new.budgets.estimateWattsPerCore
+                || old.budgets.estimateScope != new.budgets.estimateScope
             for camera in new.cameras where !toRestart.contains(camera.name) {
                 guard let runner = lock.withLock({ cameras[camera.name] }) else { continue }
                 do {

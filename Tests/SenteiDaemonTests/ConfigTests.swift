@@ -74,6 +74,7 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         max_level = 3
         min_level = 1
         fps = 5.5
+        estimate_scope = "process"
         [detection]
         threshold = 0.5
         classes = ["person"]
@@ -98,7 +99,7 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         #expect(c.cameras[0].source == .device("/dev/video1") && c.cameras[0].format == .mjpeg && c.cameras[0].width == 1280)
         #expect(c.cameras[1].source == .replay(path: "/srv/clip.y4m", loop: false) && c.cameras[1].fps == 0)
         #expect(c.budgets.latencyMs == nil && c.budgets.powerW == 5 && c.budgets.maxLevel == 3 && c.budgets.minLevel == 1)
-        #expect(c.budgets.fps == 5.5)
+        #expect(c.budgets.fps == 5.5 && c.budgets.estimateScope == .process)
         #expect(c.detection.classThresholds == ["person": 0.6, "car": 1])
         #expect(c.outputs.socket.mode == 0o600 && c.outputs.socket.group == "video")
         #expect(c.outputs.journal.events == ["stats"])
@@ -219,6 +220,8 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         mode = "0999"
         [outputs.journal]
         events = ["track_new", "tracks"]
+        [budgets]
+        estimate_scope = "cpu"
         [detection]
         classes = ["person", "unicorn"]
         class_thresholds = { unicorn = 0.5 }
@@ -226,8 +229,10 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         let keys = Set(errors.map(\.key))
         #expect(errors.allSatisfy { $0.code == .invalidValue })
         #expect(keys == ["model.manifest", "cameras[0].name", "cameras[0].format", "outputs.socket.mode",
-                         "outputs.journal.events[1]", "detection.classes[1]", "detection.class_thresholds.unicorn"])
-        #expect(errors.first { $0.key == "detection.class_thresholds.unicorn" }?.line == 13)
+                         "outputs.journal.events[1]", "budgets.estimate_scope", "detection.classes[1]",
+                         "detection.class_thresholds.unicorn"])
+        #expect(errors.first { $0.key == "detection.class_thresholds.unicorn" }?.line == 15)
+        #expect(errors.first { $0.key == "budgets.estimate_scope" }?.expected == "\"system\" or \"process\"")
     }
 
     @Test func socketPathMustFitSockaddr() {

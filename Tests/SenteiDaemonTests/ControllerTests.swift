@@ -12,6 +12,9 @@ struct ControllerHarness {
     var events: [(t: Double, event: LevelChangeEvent)] = []
     var levels: [(t: Double, level: Int, every: Int)] = []
     var power: ((Double, Int, Int, Double) -> Double?)?
+    /// The daemon's share of the machine's busy CPU time, as the pipeline samples it for a meter that also counts
+    /// other processes; nil: the meter counts only the daemon.
+    var ownShare: ((_ t: Double, _ level: Int, _ every: Int, _ load: Double) -> Double)?
     private var frame = 0
 
     init(config: ControllerConfig, profile: [Double] = [32, 24, 18, 12], fps: Double = 25,
@@ -45,7 +48,9 @@ struct ControllerHarness {
             }
             if frame % 12 == 0, let power {
                 if let watts = power(t, controller.level, controller.processEvery, factor) {
-                    controller.recordPower(watts: watts, nowNs: nowNs)
+                    controller.recordPower(watts: watts, ownShare: ownShare?(t, controller.level,
+                                                                            controller.processEvery, factor),
+                                           nowNs: nowNs)
                 } else {
                     controller.recordPowerFailure(reason: "EIO", nowNs: nowNs)
                 }
@@ -189,6 +194,34 @@ struct ControllerHarness {
         #expect(down.event.to == 1)
         #expect(h.level(at: 19.9) == 1)
         #expect(h.moves(after: down.t).isEmpty)
+    }
+
+    /// A package meter (or the system-wide estimate) also counts a busy neighbour. Only the daemon's CPU share of the
+    /// power above idle shrinks when it steps down; predicting the neighbour's watts away too picks a level that
+    /// still breaks the budget and steps down twice.
+    @Test func aNeighboursPowerIsNotPredictedToShrinkWithOurLevel() throws {
+        let busy = [0.8, 0.6, 0.45, 0.3]  // cores busy at 25 fps: 32, 24, 18, 12 ms per frame
+        func neighbour(_ t: Double) -> Double { t >= 10 && t < 30 ? 1 : 0 }
+        func scenario(withShare: Bool) throws -> ControllerHarness {
+            var config = ControllerConfig(budgets: Budgets(powerW: 17.5))
+            config.idlePowerW = 2
+            var h = try ControllerHarness(config: config) { t, level, _, _ in 2 + 10 * (busy[level] + neighbour(t)) }
+            if withShare { h.ownShare = { t, level, _, _ in busy[level] / (busy[level] + neighbour(t)) } }
+            h.run(until: 50) { _ in 1 }
+            return h
+        }
+        let h = try scenario(withShare: true)
+        #expect(h.level(at: 9.9) == 0, "level 0 alone: 10 W")
+        // Under the neighbour: 20 / 18 / 16.5 / 15 W at levels 0…3; the budget is 17.5 W.
+        let down = h.moves(after: 10).filter { $0.t < 30 && $0.event.to > $0.event.from }
+        #expect(down.count == 1, "\(down.map { ($0.t, $0.event.to, $0.event.predictedPowerW ?? -1) })")
+        let held = h.level(at: 29.9)
+        #expect(held >= 2 && 2 + 10 * (busy[held] + 1) <= 17.5)
+        #expect(h.level(at: 49.9) == 0, "back to level 0 once the neighbour stopped")
+        // Scaling the neighbour's watts with our work predicts level 1 at 2 + 16.3 × 0.75 = 14.3 W: it runs at 18 W
+        // and breaks the budget again.
+        let naive = try scenario(withShare: false)
+        #expect(naive.moves(after: 10).filter { $0.t < 30 && $0.event.to > $0.event.from }.count >= 2)
     }
 
     @Test func whenEvenTheLightestLevelBreaksTheBudgetFramesAreSkippedEvenly() throws {

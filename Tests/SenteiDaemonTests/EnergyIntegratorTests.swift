@@ -26,7 +26,8 @@ import Testing
     @Test func withoutMetersTheEstimateIsUsedAndLabelled() throws {
         let sysfs = try FakeSysfs()
         let cpu = ScriptedCPUTime()
-        let probed = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, cpuTimeNs: { cpu.value }).probe()
+        let probed = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, estimateScope: .process,
+                                     cpuTimeNs: { cpu.value }).probe()
         #expect(probed.meter.name == "estimate:cpu-time" && probed.meter.isEstimate)
         #expect(probed.rejected.map(\.candidate).contains("rapl"))
         let energy = EnergyIntegrator(meter: probed.meter, nowNs: 0)

@@ -138,7 +138,8 @@ func asUnprivileged<R>(_ body: () throws -> R) rethrows -> R {
         try sysfs.write("/sys/class/hwmon/hwmon0/name", "broken")
         try FileManager.default.createDirectory(atPath: sysfs.root + "/sys/class/hwmon/hwmon0/power1_input",
                                                 withIntermediateDirectories: true)
-        let result = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, cpuTimeNs: { 0 }).probe()
+        let result = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, estimateScope: .process,
+                                     cpuTimeNs: { 0 }).probe()
         #expect(result.meter.name == "estimate:cpu-time")
         #expect(result.meter.isEstimate)
         #expect(result.rejected.count == 2)
@@ -149,9 +150,72 @@ func asUnprivileged<R>(_ body: () throws -> R) rethrows -> R {
 
     @Test func emptyMachineFallsBackToTheLabelledEstimate() throws {
         let sysfs = try FakeSysfs()
+        try sysfs.write("/proc/stat", "cpu  100 0 50 900 0 0 0 0 0 0\ncpu0 100 0 50 900 0 0 0 0 0 0")
+        let result = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4).probe()
+        #expect(result.meter.name == "estimate:system-cpu-time")
+        #expect(result.rejected.map(\.candidate) == ["rapl", "hwmon"])
+        // Without a readable /proc/stat, the daemon's own CPU time is what can still be counted, and the log says why.
+        try FileManager.default.removeItem(atPath: sysfs.root + "/proc/stat")
+        let fallback = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, cpuTimeNs: { 0 }).probe()
+        #expect(fallback.meter.name == "estimate:cpu-time")
+        #expect(fallback.rejected.map(\.candidate) == ["rapl", "hwmon", "estimate:system-cpu-time"])
+        #expect(fallback.rejected[2].reason.contains("/proc/stat failed with ENOENT"))
+    }
+
+    /// The system estimate counts user, nice, system, irq and softirq ticks of every CPU; idle, iowait and steal (the
+    /// hypervisor running other guests) are not this machine's work.
+    @Test func systemEstimateCountsBusyTicksOfTheWholeMachine() throws {
+        let sysfs = try FakeSysfs()
+        // user nice system idle iowait irq softirq steal guest guest_nice, in 1/100 s
+        try sysfs.write("/proc/stat", "cpu  1000 10 300 9000 50 5 5 70 0 0")
+        let reader = sysfs.reader
+        let meter = CPUTimeEstimateMeter(wattsPerCore: 4, scope: .system) { () throws(PowerMeterError) in
+            try systemBusyCPUTimeNs(sysfs: reader, ticksPerSecond: 100)
+        }
+        #expect(try meter.sample(nowNs: 1_000_000_000) == nil)
+        // One second later: 1.5 cores' worth of busy ticks (120 user, 20 system, 5 irq, 5 softirq); idle, iowait and
+        // steal moved too and do not count.
+        try sysfs.write("/proc/stat", "cpu  1120 10 320 9040 80 10 10 170 0 0")
+        let watts = try #require(try meter.sample(nowNs: 2_000_000_000))
+        #expect(abs(watts - 6) < 1e-9, "1.5 busy cores × 4 W: \(watts)")
+        #expect(meter.name == "estimate:system-cpu-time" && meter.isEstimate)
+    }
+
+    @Test func cpuShareIsOurPartOfTheMachinesBusyTime() throws {
+        final class Script: @unchecked Sendable { var process: UInt64 = 0; var system: UInt64 = 0; var fail = false }
+        let script = Script()
+        let sampler = CPUShareSampler(processNs: { script.process }) { () throws(PowerMeterError) in
+            if script.fail { throw PowerMeterError(.unreadable, "read /proc/stat failed with EIO") }
+            return script.system
+        }
+        #expect(sampler.sample() == nil)
+        script.process = 300_000_000; script.system = 1_200_000_000  // a neighbour took 0.9 of 1.2 busy CPU-s
+        #expect(sampler.sample() == 0.25)
+        script.process = 600_000_000  // no busy system tick counted yet: no interval to judge
+        #expect(sampler.sample() == nil)
+        script.process = 700_000_000; script.system = 1_290_000_000  // tick rounding: clamped to all of it
+        #expect(sampler.sample() == 1)
+        script.fail = true
+        #expect(sampler.sample() == nil)
+        script.fail = false
+        #expect(sampler.sample() == nil, "a failed read starts a new interval")
+    }
+
+    @Test func malformedProcStatIsRejectedWithTheField() throws {
+        let sysfs = try FakeSysfs()
+        try sysfs.write("/proc/stat", "intr 12 0 0")
+        #expect(throws: PowerMeterError.self) { try systemBusyCPUTimeNs(sysfs: sysfs.reader, ticksPerSecond: 100) }
+        try sysfs.write("/proc/stat", "cpu  12 x 3 4 5 6 7 8")
+        do {
+            _ = try systemBusyCPUTimeNs(sysfs: sysfs.reader, ticksPerSecond: 100)
+            Issue.record("a non-numeric nice field was accepted")
+        } catch {
+            #expect(error.code == .malformed && error.message.contains("field nice is 'x'"), "\(error)")
+        }
+        // The probe falls back to the daemon's own CPU time, naming the file.
         let result = PowerMeterProbe(sysfs: sysfs.reader, wattsPerCore: 4, cpuTimeNs: { 0 }).probe()
         #expect(result.meter.name == "estimate:cpu-time")
-        #expect(result.rejected.map(\.candidate) == ["rapl", "hwmon"])
+        #expect(result.rejected.last?.reason.contains("/proc/stat field nice") == true)
     }
 
     @Test func cpuTimeEstimateIsBusyCoresTimesWattsPerCore() throws {

@@ -162,6 +162,10 @@ extension SenteiConfig {
         s.powerWindowS = t.double("power_window_s", default: s.powerWindowS, range: 0.1...600, unit: "seconds")
         s.estimateWattsPerCore = t.double("estimate_watts_per_core", default: s.estimateWattsPerCore, range: 0.1...100,
                                           unit: "watts per busy core")
+        let scopes = EstimateScope.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+        s.estimateScope = EstimateScope(rawValue: t.string("estimate_scope", default: s.estimateScope.rawValue,
+                                                           expected: scopes) { EstimateScope(rawValue: $0) != nil })
+            ?? s.estimateScope
         s.stepUpAfterS = t.double("step_up_after_s", default: s.stepUpAfterS, range: 0.1...3600, unit: "seconds")
         s.fps = t.optionalDouble("fps", range: 0.1...240, unit: "frames per second")
         s.minLevel = t.int("min_level", default: s.minLevel, range: 0...63)

@@ -76,6 +76,8 @@ public struct BudgetSettings: Sendable, Equatable {
     /// Watts per fully busy core for the CPU-time power estimate, used only when no RAPL or hwmon meter is
     /// readable; 0.1...100.
     public var estimateWattsPerCore: Double = 4
+    /// Whose CPU time that estimate counts: the whole machine (as RAPL would) or the daemon's own.
+    public var estimateScope: EstimateScope = .system
     /// How long budgets must hold with headroom before the controller steps up a level, seconds; 0.1...3600.
     public var stepUpAfterS: Double = 3
     /// Most accurate ladder level allowed (0 = the full model); 0...63.

@@ -6,7 +6,8 @@
 /// machine's drift (another process taking a core shows up here); other levels are predicted as measured × drift.
 /// End-to-end latency at the budget's percentile is predicted as the level's processing time plus the host's tail
 /// (the percentile of each frame's excess over its level's profile over `tailWindowS`, the same for every level)
-/// plus the queue wait seen now, scaled by the level's load; power as idle + (measured − idle) × work ratio.
+/// plus the queue wait seen now, scaled by the level's load; power as idle + others + ours × work ratio, where ours is
+/// the daemon's CPU share of the power above idle (all of it when the meter counts only the daemon).
 ///
 /// Policy. The most accurate level predicted to fit every budget. A broken budget steps down at once (as far as
 /// needed); stepping up goes one level at a time and needs that level to fit with `stepUpHeadroom` for
@@ -46,6 +47,8 @@ public final class LevelController {
     /// Each frame's processing ms beyond its level's online profile; kept across level changes.
     private var excess: SlidingWindow
     private var power: SlidingWindow
+    /// The daemon's share of the machine's busy CPU time, sampled with the power (empty: the meter counts only us).
+    private var ownShare: SlidingWindow
     private var lastChangeNs: UInt64
     private var headroomSinceNs: UInt64?
     private var driftSinceNs: UInt64?
@@ -90,6 +93,7 @@ public final class LevelController {
         self.processing = SlidingWindow(spanS: b.latencyWindowS)
         self.excess = SlidingWindow(spanS: config.tailWindowS)
         self.power = SlidingWindow(spanS: b.powerWindowS)
+        self.ownShare = SlidingWindow(spanS: b.powerWindowS)
         self.lastChangeNs = nowNs
         self.lastReprofileNs = nowNs
     }
@@ -106,9 +110,12 @@ public final class LevelController {
         onlineProfileMs[level] = (1 - alpha) * onlineProfileMs[level] + alpha * processingMs
     }
 
-    public func recordPower(watts: Double, nowNs: UInt64) {
+    /// `ownShare`: the daemon's share (0…1) of the machine's busy CPU time over the reading's interval when the meter
+    /// also counts other processes; nil when it counts only the daemon (or the share is unknown).
+    public func recordPower(watts: Double, ownShare share: Double? = nil, nowNs: UInt64) {
         guard watts.isFinite, watts >= 0 else { return }
         power.add(watts, atNs: nowNs)
+        if let share, share.isFinite, share >= 0 { ownShare.add(min(share, 1), atNs: nowNs) }
         lastPowerNs = nowNs
         powerFailed = false
     }
@@ -119,6 +126,7 @@ public final class LevelController {
         guard config.budgets.powerW != nil, !powerFailed else { return }
         powerFailed = true
         power.removeAll()
+        ownShare.removeAll()
         pending.append(event(to: level, every: processEvery, reason: "power_meter_failed: \(reason)"))
     }
 
@@ -164,6 +172,7 @@ public final class LevelController {
         processing.expire(nowNs: nowNs, keepingLast: config.minSamples)
         excess.expire(nowNs: nowNs, keepingLast: config.minSamples)
         power.expire(nowNs: nowNs)
+        ownShare.expire(nowNs: nowNs)
         checkStalePower(nowNs: nowNs)
         trackDrift(nowNs: nowNs)
         if processEvery < baseEvery {
@@ -271,6 +280,7 @@ public final class LevelController {
         latency.removeAll()
         processing.removeAll()
         power.removeAll()
+        ownShare.removeAll()
         return e
     }
 
@@ -366,7 +376,9 @@ public final class LevelController {
         if let budget = powerBudget, let measured = power.mean {
             let idle = min(config.idlePowerW, measured)
             let work = (proc / max(onlineProfileMs[level], 1e-6)) * (Double(processEvery) / Double(every))
-            let predicted = idle + (measured - idle) * work
+            // Only the daemon's share of the power above idle scales with its work; a neighbour's stays.
+            let ours = (measured - idle) * (ownShare.mean ?? 1)
+            let predicted = measured - ours + ours * work
             fit.powerW = predicted
             if predicted > budget * margin { fit.fits = false }
         }

@@ -24,6 +24,8 @@ public final class CameraPipeline: @unchecked Sendable {
     private let sink: any EventSink
     /// Replaced only on the processing thread (a reload with another estimate figure).
     private var powerMeter: (any PowerMeter)?
+    /// The daemon's CPU share, sampled with each power reading of a meter that also counts other processes.
+    private let cpuShare = CPUShareSampler()
     private let snapshots: SnapshotWriter?
     private let clock: any MonotonicClock
     private let logger: Logger
@@ -417,8 +419,9 @@ public final class CameraPipeline: @unchecked Sendable {
         guard Double(nowNs &- state.lastPowerSampleNs) / 1e9 >= config.powerSampleIntervalS else { return }
         state.lastPowerSampleNs = nowNs
         do {
+            let share = powerMeter.includesOtherProcesses ? cpuShare.sample() : nil
             if let watts = try powerMeter.sample(nowNs: nowNs) {
-                state.controller.recordPower(watts: watts, nowNs: nowNs)
+                state.controller.recordPower(watts: watts, ownShare: share, nowNs: nowNs)
                 state.powerSum += watts
                 state.powerCount += 1
             }

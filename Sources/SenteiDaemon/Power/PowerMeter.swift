@@ -7,9 +7,16 @@ public protocol PowerMeter: AnyObject {
     var name: String { get }
     /// True when the figure is derived (CPU time × watts per core), not measured.
     var isEstimate: Bool { get }
+    /// True when other processes' work shows in the readings too (a package or board meter, the system-wide
+    /// estimate): the controller then attributes only the daemon's CPU share of the power to its own work.
+    var includesOtherProcesses: Bool { get }
     /// Mean watts since the previous call (energy counters, CPU time) or right now (instantaneous meters). Nil when
     /// there is no interval yet (the first call of a counter) or a counter reset made the interval meaningless.
     func sample(nowNs: UInt64) throws(PowerMeterError) -> Double?
+}
+
+extension PowerMeter {
+    public var includesOtherProcesses: Bool { true }
 }
 
 /// Turns successive readings of a monotonically increasing energy counter (µJ) into mean watts, handling the

@@ -6,7 +6,9 @@ import Logging
 /// 1. powercap/RAPL `energy_uj` (package energy counters)
 /// 2. hwmon `energyN_input` (µJ counter), then `powerN_input` (µW)
 /// 3. hwmon `inN_input` × `currN_input` (INA3221-style volts × amps)
-/// 4. CPU time × `wattsPerCore`, labelled "estimate:cpu-time"
+/// 4. busy CPU time × `wattsPerCore`, labelled "estimate:system-cpu-time" (the whole machine, from /proc/stat, as a
+///    package meter sees it) or "estimate:cpu-time" (this process only, by `estimateScope`, or when /proc/stat
+///    cannot be read)
 public struct PowerMeterProbe {
     public struct Rejection: Sendable, Equatable, CustomStringConvertible {
         /// e.g. "rapl", "hwmon:hwmon2/power1".
@@ -22,12 +24,15 @@ public struct PowerMeterProbe {
 
     public var sysfs: SysfsReader
     public var wattsPerCore: Double
+    public var estimateScope: EstimateScope
+    /// This process's CPU time (the process-scope estimate); the system scope reads /proc/stat under `sysfs`.
     public var cpuTimeNs: @Sendable () -> UInt64
 
-    public init(sysfs: SysfsReader = SysfsReader(), wattsPerCore: Double,
+    public init(sysfs: SysfsReader = SysfsReader(), wattsPerCore: Double, estimateScope: EstimateScope = .system,
                 cpuTimeNs: @escaping @Sendable () -> UInt64 = processCPUTimeNs) {
         self.sysfs = sysfs
         self.wattsPerCore = wattsPerCore
+        self.estimateScope = estimateScope
         self.cpuTimeNs = cpuTimeNs
     }
 
@@ -69,7 +74,21 @@ public struct PowerMeterProbe {
                 rejected.append(Rejection(candidate: "hwmon:\(device)/in*curr", reason: error.message))
             }
         }
-        return Result(meter: CPUTimeEstimateMeter(wattsPerCore: wattsPerCore, cpuTimeNs: cpuTimeNs), rejected: rejected)
+        if estimateScope == .system {
+            let sysfs = sysfs
+            do {
+                _ = try systemBusyCPUTimeNs(sysfs: sysfs)
+                let meter = CPUTimeEstimateMeter(wattsPerCore: wattsPerCore, scope: .system) { () throws(PowerMeterError) in
+                    try systemBusyCPUTimeNs(sysfs: sysfs)
+                }
+                return Result(meter: meter, rejected: rejected)
+            } catch {
+                rejected.append(Rejection(candidate: "estimate:system-cpu-time", reason: error.message))
+            }
+        }
+        let cpuTimeNs = cpuTimeNs
+        let meter = CPUTimeEstimateMeter(wattsPerCore: wattsPerCore, scope: .process) { cpuTimeNs() }
+        return Result(meter: meter, rejected: rejected)
     }
 
     /// Probes and logs the choice and each rejection once.
