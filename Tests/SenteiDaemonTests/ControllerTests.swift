@@ -224,6 +224,22 @@ struct ControllerHarness {
         #expect(naive.moves(after: 10).filter { $0.t < 30 && $0.event.to > $0.event.from }.count >= 2)
     }
 
+    /// A re-measure under load where one level's runs hit a stall: that level takes the other levels' median slowdown
+    /// instead of a time that would block every step up to it.
+    @Test func aStalledLevelInARemeasuredProfileTakesTheMedianSlowdown() throws {
+        let controller = try LevelController(config: latencyConfig(60), camera: "test",
+                                             profileMs: [19.9, 11.9, 9.3, 6.0], nowNs: 0)
+        // bench/adapt, session 7: slowdowns 1.64 / 3.79 / 1.71 / 2.65, median 2.18.
+        let event = try #require(controller.profileMeasured([32.7, 45.1, 15.9, 15.9], nowNs: 1_000_000_000))
+        let profile = controller.measuredProfileMs
+        #expect(profile[0] == 32.7 && profile[2] == 15.9 && profile[3] == 15.9)
+        #expect(abs(profile[1] - 11.9 * (1.71 + 2.65) / 2) < 0.2, "\(profile)")
+        #expect(event.profileMs == profile)
+        // A uniform slowdown is kept as measured.
+        _ = controller.profileMeasured([39.8, 23.8, 18.6, 12.0], nowNs: 30_000_000_000)
+        #expect(controller.measuredProfileMs == [39.8, 23.8, 18.6, 12.0])
+    }
+
     @Test func whenEvenTheLightestLevelBreaksTheBudgetFramesAreSkippedEvenly() throws {
         var config = ControllerConfig(budgets: Budgets(powerW: 4))
         config.idlePowerW = 2

@@ -23,6 +23,9 @@ public final class LevelController {
     public private(set) var processEvery = 1
     /// Processing ms per level as last measured (start-up or re-measure).
     public private(set) var measuredProfileMs: [Double]
+    /// The start-up profile: the levels' relative costs on the idle machine, against which a re-measured level's
+    /// slowdown is judged.
+    public let startupProfileMs: [Double]
     /// Online EWMA of processing ms per level.
     public private(set) var onlineProfileMs: [Double]
     /// The current level has drifted from its profile for `driftWindowS`: the pipeline should re-measure every level
@@ -88,6 +91,7 @@ public final class LevelController {
         self.configuredHighest = highest
         self.level = lowest
         self.measuredProfileMs = profileMs
+        self.startupProfileMs = profileMs
         self.onlineProfileMs = profileMs
         self.latency = SlidingWindow(spanS: b.latencyWindowS)
         self.processing = SlidingWindow(spanS: b.latencyWindowS)
@@ -130,9 +134,13 @@ public final class LevelController {
         pending.append(event(to: level, every: processEvery, reason: "power_meter_failed: \(reason)"))
     }
 
-    /// A fresh profile (processing ms per level, measured on the current machine state).
+    /// A fresh profile (processing ms per level, measured on the current machine state). A machine change slows
+    /// every level alike, so a level whose slowdown against the start-up profile is far from the median slowdown was
+    /// caught by a stall during its few runs: it takes the median slowdown instead (bench/adapt: a re-measure under
+    /// load put level 1 at 45 ms between level 0's 33 and level 2's 16, and the controller never stepped up to it).
     public func profileMeasured(_ profileMs: [Double], nowNs: UInt64) -> LevelChangeEvent? {
         guard profileMs.count == levelCount, profileMs.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
+        let profileMs = Self.withoutOutliers(profileMs, reference: startupProfileMs)
         measuredProfileMs = profileMs
         onlineProfileMs = profileMs
         wantsReprofile = false
@@ -141,6 +149,20 @@ public final class LevelController {
         var e = event(to: level, every: processEvery, reason: "profile_remeasured")
         e.profileMs = profileMs
         return e
+    }
+
+    /// Levels whose slowdown (measured / reference) differs from the median slowdown by more than
+    /// `outlierSlowdown`× either way are set to reference × median.
+    static let outlierSlowdown = 1.5
+    static func withoutOutliers(_ measured: [Double], reference: [Double]) -> [Double] {
+        guard measured.count >= 3, measured.count == reference.count else { return measured }
+        let slowdowns = zip(measured, reference).map { $0 / $1 }.sorted()
+        let mid = slowdowns.count / 2
+        let median = slowdowns.count % 2 == 1 ? slowdowns[mid] : (slowdowns[mid - 1] + slowdowns[mid]) / 2
+        return zip(measured, reference).map { m, r in
+            let slowdown = m / r
+            return slowdown > median * outlierSlowdown || slowdown < median / outlierSlowdown ? r * median : m
+        }
     }
 
     // MARK: Decisions
