@@ -3,11 +3,16 @@
 input and checks max |ours - ORT| <= 1e-3 * max |ORT| on every output. Exit 0 only when every model passes.
 
 YOLOX-Nano gets a real letterboxed image from the shared data (BGR 0-255, pad 114, top-left); the YOLOv8n graphs
-(random weights) get a real image resized to their input, RGB 0-1.
+(random weights) get a real image resized to their input, RGB 0-1. Their final outputs hardly depend on the convs
+(the signal shrinks ~20x per stage, so the head's last convs give their biases and the outputs the anchor grid), so
+each YOLOv8n graph is also run with every stage's output as the graph's outputs (each C2f block's cv2, each strided
+conv, the head's 3x3 conv pairs): tiny but far from denormal, and judged by the same relative rule, so a conv error
+shows wherever it happens.
 Usage: engine_parity.py SENTEI_BINARY SHARED_DIR [--threads N]
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, os, re, subprocess, sys, tempfile
 import numpy as np
+import onnx
 import onnxruntime as ort
 from PIL import Image
 
@@ -27,6 +32,22 @@ def letterbox(path, size, top_left, bgr, scale01):
     return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]).astype(np.float32)
 
 
+STAGE_OUTPUT = re.compile(r"^/model\.\d+/(cv2/act/Mul|conv/Conv)$|^/model\.22/cv[23]\.\d/cv[23]\.\d\.1/act/Mul$")
+
+
+def with_stage_outputs(model_path, out_path):
+    """The graph with every stage's output tensor (see STAGE_OUTPUT) as its outputs."""
+    m = onnx.load(model_path)
+    stages = [n for n in m.graph.node if STAGE_OUTPUT.match(n.name)]
+    if len(stages) < 10:
+        raise SystemExit(f"engine parity: only {len(stages)} nodes match {STAGE_OUTPUT.pattern} in {model_path}")
+    del m.graph.output[:]
+    for n in stages:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(n.output[0], onnx.TensorProto.FLOAT, None))
+    onnx.save(m, out_path)
+    return out_path
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sentei")
@@ -41,8 +62,11 @@ def main():
     ]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
+        cases += [(name + ":stages", x) for name, x in cases if name.startswith("yolov8n")]
         for name, x in cases:
-            model = os.path.join(args.shared, "models", name)
+            model = os.path.join(args.shared, "models", name.split(":")[0])
+            if name.endswith(":stages"):
+                model = with_stage_outputs(model, os.path.join(tmp, name.replace(":", "-")))
             inp, out = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
             np.save(inp, x)
             subprocess.run([args.sentei, "run", "--model", model, "--input", inp, "--output", out,
@@ -57,7 +81,7 @@ def main():
                 scale = float(np.max(np.abs(ref)))
                 ok = ok_shape and err <= 1e-3 * scale
                 failures += 0 if ok else 1
-                print(json.dumps({"model": name, "output": i, "shape": list(ref.shape), "max_abs_err": err,
+                print(json.dumps({"model": name, "output": i, "name": sess.get_outputs()[i].name, "shape": list(ref.shape), "max_abs_err": err,
                                   "max_abs_ref": scale, "rel": err / scale if scale else err, "pass": ok}))
     print(f"engine parity: {len(cases) - min(failures, len(cases))} passed, {failures} failed")
     return 1 if failures else 0

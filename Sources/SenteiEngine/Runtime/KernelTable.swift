@@ -41,6 +41,14 @@ protocol FloatKernelSet: SendableMetatype {
         dilationH: Int, dilationW: Int, output: UnsafeMutablePointer<Float>, outputChannelStride: Int,
         bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, residualChannelStride: Int, activation: Int,
         scratch: UnsafeMutablePointer<Float>, ith: Int, nth: Int)
+    static func winogradPackedWeightCount(cout: Int, cin: Int) -> Int
+    static func winogradScratchCount(cin: Int, cout: Int) -> Int
+    static func conv3x3Winograd(
+        input: UnsafePointer<Float>, inputChannelStride: Int, cin: Int, h: Int, w: Int,
+        packedWeights: UnsafePointer<Float>, cout: Int, padTop: Int, padLeft: Int, padBottom: Int, padRight: Int,
+        output: UnsafeMutablePointer<Float>, outputChannelStride: Int,
+        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, residualChannelStride: Int, activation: Int,
+        scratch: UnsafeMutablePointer<Float>, ith: Int, nth: Int)
     static func depthwiseConv2d(
         input: UnsafePointer<Float>, inputChannelStride: Int, channels: Int, h: Int, w: Int,
         weights: UnsafePointer<Float>, kh: Int, kw: Int,
@@ -110,6 +118,21 @@ public struct KernelTable: Sendable {
         _ dilationH: Int, _ dilationW: Int, _ output: UnsafeMutablePointer<Float>, _ outputChannelStride: Int,
         _ bias: UnsafePointer<Float>?, _ residual: UnsafePointer<Float>?, _ residualChannelStride: Int,
         _ activation: Int, _ scratch: UnsafeMutablePointer<Float>, _ ith: Int, _ nth: Int) -> Void
+    /// Floats of Winograd-transformed packed weights for a 3×3 conv (`packWinogradWeights`): (cout, cin).
+    public let winogradPackedWeightCount: @Sendable (_ cout: Int, _ cin: Int) -> Int
+    /// Scratch floats per part for `conv3x3Winograd`: (cin, cout).
+    public let winogradScratchCount: @Sendable (_ cin: Int, _ cout: Int) -> Int
+    /// 3×3, stride 1, dilation 1 conv by Winograd F(4×4, 3×3); same results as `conv2d` up to rounding.
+    /// (input, inputChannelStride, cin, h, w, packedWeights (from `packWinogradWeights`), cout, padTop, padLeft,
+    ///  padBottom, padRight, output, outputChannelStride, bias, residual, residualChannelStride, activation,
+    ///  scratch, ith, nth)
+    public let conv3x3Winograd: @Sendable (
+        _ input: UnsafePointer<Float>, _ inputChannelStride: Int, _ cin: Int, _ h: Int, _ w: Int,
+        _ packedWeights: UnsafePointer<Float>, _ cout: Int,
+        _ padTop: Int, _ padLeft: Int, _ padBottom: Int, _ padRight: Int,
+        _ output: UnsafeMutablePointer<Float>, _ outputChannelStride: Int,
+        _ bias: UnsafePointer<Float>?, _ residual: UnsafePointer<Float>?, _ residualChannelStride: Int,
+        _ activation: Int, _ scratch: UnsafeMutablePointer<Float>, _ ith: Int, _ nth: Int) -> Void
     /// (input, inputChannelStride, channels, h, w, weights, kh, kw, strideH, strideW, padTop, padLeft, padBottom,
     ///  padRight, dilationH, dilationW, output, outputChannelStride, bias, activation, ith, nth)
     public let depthwiseConv2d: @Sendable (
@@ -172,6 +195,14 @@ public struct KernelTable: Sendable {
                      kw: $8, strideH: $9, strideW: $10, padTop: $11, padLeft: $12, padBottom: $13, padRight: $14,
                      dilationH: $15, dilationW: $16, output: $17, outputChannelStride: $18, bias: $19,
                      residual: $20, residualChannelStride: $21, activation: $22, scratch: $23, ith: $24, nth: $25)
+        }
+        winogradPackedWeightCount = { K.winogradPackedWeightCount(cout: $0, cin: $1) }
+        winogradScratchCount = { K.winogradScratchCount(cin: $0, cout: $1) }
+        conv3x3Winograd = {
+            K.conv3x3Winograd(input: $0, inputChannelStride: $1, cin: $2, h: $3, w: $4, packedWeights: $5, cout: $6,
+                              padTop: $7, padLeft: $8, padBottom: $9, padRight: $10, output: $11,
+                              outputChannelStride: $12, bias: $13, residual: $14, residualChannelStride: $15,
+                              activation: $16, scratch: $17, ith: $18, nth: $19)
         }
         depthwiseConv2d = {
             K.depthwiseConv2d(input: $0, inputChannelStride: $1, channels: $2, h: $3, w: $4, weights: $5, kh: $6,

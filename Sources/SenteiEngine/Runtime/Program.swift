@@ -46,6 +46,9 @@ final class Program: @unchecked Sendable {
             for node in graph.nodes {
                 guard case .conv(let conv) = node.op, !conv.isDepthwise else { continue }
                 largest = max(largest, kernels.conv2dScratchCount(conv.inChannels / conv.group, conv.kernel.h, conv.kernel.w))
+                if WinogradConv.applies(conv, inputShape: graph[node.inputs[0]].shape, outputShape: node.shape) {
+                    largest = max(largest, kernels.winogradScratchCount(conv.inChannels, conv.outChannels))
+                }
             }
             reserveConvScratch(largest * threads)
         }

@@ -191,6 +191,20 @@ struct StepBuilder {
                                         out, oh * ow, bias, act, ith, nth)
             }
         }
+        if WinogradConv.applies(conv, inputShape: inShape, outputShape: node.shape) {
+            let packed = program.allocateOwned(kernels.winogradPackedWeightCount(cout, cin))
+            conv.weights.withUnsafeBufferPointer {
+                kernels.packWinogradWeights($0.baseAddress!, cout: cout, cin: cin, into: packed)
+            }
+            let scratchCount = kernels.winogradScratchCount(cin, cout)
+            let scratch = program.convScratch(partCount: scratchCount, parts: threads)
+            let threads = self.threads
+            return Program.Step(node: index, parallel: true) { ith, nth in
+                kernels.conv3x3Winograd(x, h * w, cin, h, w, packed, cout, conv.pads.t, conv.pads.l, conv.pads.b,
+                                        conv.pads.r, out, oh * ow, bias, residual, oh * ow, act,
+                                        scratch + (ith % threads) * scratchCount, ith, nth)
+            }
+        }
         // Groups (1 for dense convs) run one after another, each a full conv over its channel slice.
         let groups = conv.group
         let cinG = cin / groups, coutG = cout / groups

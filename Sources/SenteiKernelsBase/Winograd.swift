@@ -1,0 +1,1 @@
+../SenteiKernelsAVX512/Winograd.swift
