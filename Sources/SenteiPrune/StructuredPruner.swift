@@ -9,6 +9,10 @@ package struct PruneOptions: Sendable {
     package var roundTo: Int = 8
     /// No group loses more than this fraction of its channels ("never starve" a layer).
     package var maxGroupCut: Double = 0.75
+    /// Lowers a group's limit by the share of the output that depends on it (`OutputShare`): the limit is
+    /// maxGroupCut × (1 − shareProtection × share), so groups every anchor reads (backbone, neck, the stride-8 head)
+    /// keep more than the head of a coarse stride. 0 = the same limit everywhere.
+    package var shareProtection: Double = 0
     /// Cut fractions at which each group's sensitivity is measured (rounded to `roundTo`).
     package var levels: [Double] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75]
     package var importance: ImportanceKind = .activation
@@ -20,6 +24,8 @@ package struct PruneOptions: Sendable {
     package var refitDownstream: Bool = true
     /// Ridge of the sequential refit's least squares, relative to the mean diagonal of the input's Gram matrix.
     package var refitRidge: Double = 1e-3
+    /// The sequential refit also sees every refit frame mirrored left to right (twice the data, same images).
+    package var refitMirror: Bool = false
     /// False = no refit at all; true = the per-cut best refit unless another kind is already chosen.
     package var reconstruct: Bool {
         get { reconstruction != .none }
@@ -27,6 +33,11 @@ package struct PruneOptions: Sendable {
     }
     /// Measure per-group sensitivity and cut where it costs least; false = the same fraction everywhere (uniform).
     package var sensitivityAware: Bool = true
+    /// The head error averages each output stride's own relative error (`OutputShare.anchorSegments`) instead of
+    /// pooling all anchors. Pooled, the stride-8 maps weigh little (large objects score higher, at coarse strides)
+    /// and the allocation silences their class scores already at a 10% cut; weighing each stride equally keeps them
+    /// alive but spends the cut on the coarse strides instead, which costs more mAP on coco128 (an ablation: off).
+    package var errorPerStride: Bool = false
     /// Calibration frames used for the sensitivity runs (the first ones; all frames feed the statistics).
     package var sensitivityFrames: Int = 4
     /// Sensitivity-aware allocation reaches the MACs target in this many equal steps, re-measuring every group's cost
@@ -82,9 +93,13 @@ package final class StructuredPruner {
     package let stats: CalibrationStats?
     package let options: PruneOptions
     package let scores: [Int: [Double]]
+    /// Per group: the fraction of the output's anchors that depend on it.
+    package let outputShare: [Double]
     private let frames: [Tensor]
     private let refitFrames: [Tensor]
     private let teacher: [[Float]]
+    /// Anchor ranges the head error is averaged over (nil = all anchors pooled).
+    private let segments: [Range<Int>]?
     package let macsBefore: Int
     /// Called with (done, total) while sensitivities are measured.
     package var progress: (@Sendable (Int, Int) -> Void)?
@@ -96,22 +111,30 @@ package final class StructuredPruner {
         guard options.roundTo >= 1 else { throw PruneError(.invalidPlan, "round-to must be ≥ 1, got \(options.roundTo)") }
         self.graph = graph
         self.groups = ChannelGroups(graph)
+        self.outputShare = OutputShare.perGroup(graph, groups)
         self.options = options
         let needsData = options.importance == .activation || options.reconstruction != .none || options.sensitivityAware
         if needsData, frames.isEmpty { throw PruneError(.invalidCalibration, "this configuration needs calibration frames") }
         self.stats = needsData ? try CalibrationStats.collect(graph, frames: frames, threads: options.threads) : nil
         self.scores = try Importance.scores(graph, groups, kind: options.importance, stats: stats)
         self.frames = Array(frames.prefix(options.sensitivityFrames))
-        self.refitFrames = [.sequential, .best].contains(options.reconstruction) ? Array(frames.prefix(max(1, options.refitFrames))) : []
+        let refitFrames = [.sequential, .best].contains(options.reconstruction) ? Array(frames.prefix(max(1, options.refitFrames))) : []
+        self.refitFrames = options.refitMirror ? refitFrames + refitFrames.map(Self.mirrored) : refitFrames
         self.macsBefore = ChannelPruner.macs(graph)
+        self.segments = options.errorPerStride ? OutputShare.anchorSegments(graph) : nil
         let model = Model(graph: graph, options: .init(threads: options.threads))
         self.teacher = try self.frames.map { try model.run([$0])[0].data }
+    }
+
+    /// The largest fraction of `group` the allocator may remove.
+    package func maxCut(_ group: ChannelGroup) -> Double {
+        options.maxGroupCut * (1 - options.shareProtection * outputShare[group.id])
     }
 
     /// Kept counts the allocator may choose for a group: multiples of `roundTo` below the full size, within the
     /// per-group cut limit, largest first.
     package func keepChoices(_ group: ChannelGroup) -> [Int] {
-        let floor = Int((Double(group.size) * (1 - options.maxGroupCut)).rounded(.up))
+        let floor = Int((Double(group.size) * (1 - maxCut(group))).rounded(.up))
         var choices: [Int] = []
         var keep = (group.size - 1) / options.roundTo * options.roundTo
         while keep >= max(floor, options.roundTo) {
@@ -148,13 +171,24 @@ package final class StructuredPruner {
         return (pruned, refit, .sequential)
     }
 
+    /// An NCHW frame flipped along its width.
+    static func mirrored(_ frame: Tensor) -> Tensor {
+        guard frame.shape.count == 4 else { return frame }
+        let width = frame.shape[3]
+        var data = frame.data
+        for row in 0..<(frame.data.count / max(width, 1)) {
+            data[(row * width)..<((row + 1) * width)].reverse()
+        }
+        return Tensor(shape: frame.shape, data: data)
+    }
+
     /// Head-output error of `graph` against the unpruned model on the sensitivity frames.
     package func error(of pruned: Graph) throws -> Double {
         let model = Model(graph: pruned, options: .init(threads: options.threads))
         var total = 0.0
         for (frame, reference) in zip(frames, teacher) {
             let out = try model.run([frame])[0]
-            total += HeadError.measure(student: out.data, teacher: reference, shape: out.shape)
+            total += HeadError.measure(student: out.data, teacher: reference, shape: out.shape, segments: segments)
         }
         return total / Double(max(frames.count, 1))
     }
@@ -275,24 +309,14 @@ package enum HeadError {
     /// For a YOLOX-style [1, anchors, 5 + classes] output (sigmoided obj and class scores): the squared error of the
     /// detection scores obj·cls relative to the teacher's, plus the teacher-objectness-weighted squared error of the
     /// raw box regressions. For any other output: relative squared error.
-    package static func measure(student: [Float], teacher: [Float], shape: [Int]) -> Double {
+    /// `segments`: anchor ranges (one per stride) whose errors are measured apart and averaged.
+    package static func measure(student: [Float], teacher: [Float], shape: [Int], segments: [Range<Int>]? = nil) -> Double {
         if shape.count == 3, shape[2] > 5 {
-            let width = shape[2]
-            var scoreError = 0.0, scoreNorm = 1e-12, boxError = 0.0, weight = 1e-12
-            for a in 0..<(student.count / width) {
-                let s = a * width
-                let objT = Double(teacher[s + 4]), objS = Double(student[s + 4])
-                for c in 5..<width {
-                    let t = objT * Double(teacher[s + c]), d = objS * Double(student[s + c]) - t
-                    scoreError += d * d
-                    scoreNorm += t * t
-                }
-                var box = 0.0
-                for k in 0..<4 { let d = Double(student[s + k] - teacher[s + k]); box += d * d }
-                boxError += objT * box
-                weight += objT
+            let width = shape[2], anchors = student.count / width
+            guard let segments, segments.allSatisfy({ $0.lowerBound >= 0 && $0.upperBound <= anchors }), !segments.isEmpty else {
+                return measure(student: student, teacher: teacher, width: width, anchors: 0..<anchors)
             }
-            return scoreError / scoreNorm + boxError / weight
+            return segments.reduce(0) { $0 + measure(student: student, teacher: teacher, width: width, anchors: $1) } / Double(segments.count)
         }
         var error = 0.0, norm = 1e-12
         for (s, t) in zip(student, teacher) {
@@ -300,5 +324,24 @@ package enum HeadError {
             norm += Double(t) * Double(t)
         }
         return error / norm
+    }
+
+    /// The pooled YOLOX error over one range of anchors.
+    static func measure(student: [Float], teacher: [Float], width: Int, anchors: Range<Int>) -> Double {
+        var scoreError = 0.0, scoreNorm = 1e-12, boxError = 0.0, weight = 1e-12
+        for a in anchors {
+            let s = a * width
+            let objT = Double(teacher[s + 4]), objS = Double(student[s + 4])
+            for c in 5..<width {
+                let t = objT * Double(teacher[s + c]), d = objS * Double(student[s + c]) - t
+                scoreError += d * d
+                scoreNorm += t * t
+            }
+            var box = 0.0
+            for k in 0..<4 { let d = Double(student[s + k] - teacher[s + k]); box += d * d }
+            boxError += objT * box
+            weight += objT
+        }
+        return scoreError / scoreNorm + boxError / weight
     }
 }

@@ -71,6 +71,9 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .long, help: "Ridge of the sequential refit's least squares, relative to the mean diagonal of each input's Gram matrix.")
     var refitRidge = 1e-3
 
+    @Flag(name: .long, help: "The sequential refit also sees each refit frame mirrored left to right.")
+    var refitMirror = false
+
     @Option(name: .long, help: "Sequential refit scope: downstream (every conv after a cut) or consumers (only the 1×1 convs that lost inputs).")
     var refitScope = "downstream"
 
@@ -82,6 +85,12 @@ struct PruneCommand: ParsableCommand {
 
     @Option(name: .long, help: "At most this fraction of any group is removed.")
     var maxGroupCut = 0.75
+
+    @Option(name: .long, help: "Lower each group's --max-group-cut by this times the share of output anchors that depend on it: limit = max-group-cut × (1 − p × share).")
+    var shareProtection = 0.0
+
+    @Flag(name: .long, help: "Head error (sensitivities, refit choice, report) averages each output stride's own relative error instead of pooling all anchors.")
+    var errorPerStride = false
 
     @Option(name: .long, help: "Calibration frames used to measure each group's sensitivity.")
     var sensitivityFrames = 4
@@ -99,9 +108,11 @@ struct PruneCommand: ParsableCommand {
         let graph = try PrunableModel.load(path: model)
         let channelGroups = ChannelGroups(graph)
         if groups {
+            let shares = OutputShare.perGroup(graph, channelGroups)
             for group in channelGroups.groups {
                 let names = group.members.map { graph[$0.node].name }.joined(separator: ", ")
-                print("group \(group.id): \(group.size) ch, \(group.isPrunable ? "prunable" : "frozen (\(group.frozenReason!))"): \(names)")
+                let state = group.isPrunable ? "prunable" : "frozen (\(group.frozenReason!))"
+                print("group \(group.id): \(group.size) ch, output share \(String(format: "%.2f", shares[group.id])), \(state): \(names)")
             }
             print("\(channelGroups.groups.count) groups, \(channelGroups.prunable.count) prunable")
             return
@@ -196,11 +207,15 @@ extension PruneCommand {
         options.refitFrames = refitFrames
         guard refitRidge >= 0, refitRidge.isFinite else { throw ValidationError("--refit-ridge must be ≥ 0") }
         options.refitRidge = refitRidge
+        options.refitMirror = refitMirror
         guard ["downstream", "consumers"].contains(refitScope) else { throw ValidationError("--refit-scope must be downstream or consumers") }
         options.refitDownstream = refitScope == "downstream"
         options.sensitivityAware = !uniform
         options.roundTo = roundTo
         options.maxGroupCut = maxGroupCut
+        guard shareProtection >= 0, shareProtection < 1 else { throw ValidationError("--share-protection must be in [0, 1)") }
+        options.shareProtection = shareProtection
+        options.errorPerStride = errorPerStride
         options.sensitivityFrames = sensitivityFrames
         guard allocationRounds >= 1 else { throw ValidationError("--allocation-rounds must be ≥ 1") }
         options.allocationRounds = allocationRounds
