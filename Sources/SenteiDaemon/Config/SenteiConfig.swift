@@ -62,6 +62,15 @@ public struct CameraSettings: Sendable, Equatable {
     }
 }
 
+/// Whose CPU time the power estimate counts (`CPUTimeEstimateMeter`).
+public enum EstimateScope: String, Sendable, Equatable, CaseIterable {
+    /// Every process on the machine (busy time in /proc/stat), as a package meter (RAPL) would see it: a neighbour
+    /// taking a core raises it, which is what a power budget for the device is about.
+    case system
+    /// This daemon's own threads only: a budget for Sentei's share of the device.
+    case process
+}
+
 public struct BudgetSettings: Sendable, Equatable {
     /// End-to-end latency budget per frame (capture → events), milliseconds; 1...60000; nil (0 in the file) = none.
     public var latencyMs: Double? = 200

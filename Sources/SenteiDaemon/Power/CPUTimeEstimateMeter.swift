@@ -2,15 +2,6 @@
 import Glibc
 #endif
 
-/// Whose CPU time the estimate counts.
-public enum EstimateScope: String, Sendable, Equatable, CaseIterable {
-    /// Every process on the machine (busy time in /proc/stat), as a package meter (RAPL) would see it: a neighbour
-    /// taking a core raises it, which is what a power budget for the device is about.
-    case system
-    /// This daemon's own threads only: a budget for Sentei's share of the device.
-    case process
-}
-
 /// No meter readable: busy CPU time × a configured watts-per-core figure. Labelled "estimate:system-cpu-time" or
 /// "estimate:cpu-time" (the daemon's own) everywhere it appears, because it is a model of power, not a measurement.
 public final class CPUTimeEstimateMeter: PowerMeter {
