@@ -51,6 +51,26 @@ int sk_futex_wake(uint32_t *addr, int n) {
 
 void sk_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
+unsigned sk_flush_denormals(void) {
+#if defined(__x86_64__)
+    unsigned saved = __builtin_ia32_stmxcsr();
+    const unsigned flushToZero = 1u << 15, denormalsAreZero = 1u << 6;
+    if ((saved & (flushToZero | denormalsAreZero)) != (flushToZero | denormalsAreZero))
+        __builtin_ia32_ldmxcsr(saved | flushToZero | denormalsAreZero);
+    return saved;
+#else
+    return 0;
+#endif
+}
+
+void sk_restore_float_mode(unsigned saved) {
+#if defined(__x86_64__)
+    if (__builtin_ia32_stmxcsr() != saved) __builtin_ia32_ldmxcsr(saved);
+#else
+    (void)saved;
+#endif
+}
+
 // The process's CPU mask as it was at load time, before any pool pinned the thread that asks.
 static cpu_set_t sk_initial_mask;
 static int sk_initial_mask_ok;

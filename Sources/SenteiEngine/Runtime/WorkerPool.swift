@@ -180,6 +180,8 @@ private final class WorkerContext {
         if cpu >= 0 { _ = sk_pin_thread(Int32(cpu)) }
         // Named so that per-thread tools (top -H, perf, scripts/check-allocations.py) can tell the workers apart.
         sk_name_thread("sentei-pool")
+        // Workers run only kernel parts: denormals flushed for good (the caller's thread does it per forward pass).
+        _ = sk_flush_denormals()
         let generation = shared.generation
         while true {
             var spins = 0
