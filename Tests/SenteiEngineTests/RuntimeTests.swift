@@ -92,6 +92,30 @@ import Testing
         #expect(try fastVersusReference(try b.graph()) < 1e-5)
     }
 
+    /// YOLOv8's C2f: cv1's output is split in two halves, the second feeds a bottleneck, and all three are
+    /// concatenated. cv1 and the bottleneck write straight into the concat, which then copies nothing.
+    @Test(arguments: [false, true]) func c2fConcatOfSplitHalvesCopiesNothing(_ residual: Bool) throws {
+        var b = ONNXGraphBuilder()
+        b.input("x", [1, 6, 7, 9])
+        try b.floats("w1", [8, 6, 1, 1], randomFloats(48, seed: 3))
+        try b.floats("wm", [4, 4, 3, 3], randomFloats(144, seed: 4))
+        try b.floats("w2", [5, 12, 1, 1], randomFloats(60, seed: 5))
+        b.node("Conv", ["x", "w1"], ["cv1"])
+        try b.ints("halves", [4, 4])
+        b.node("Split", ["cv1", "halves"], ["s0", "s1"], ["axis": .int(1)])
+        b.node("Conv", ["s1", "wm"], ["m"], ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])])
+        if residual { b.node("Add", ["m", "s1"], ["mr"]) } else { b.node("Relu", ["m"], ["mr"]) }
+        b.node("Concat", ["s0", "s1", "mr"], ["cat"], ["axis": .int(1)])
+        b.node("Conv", ["cat", "w2"], ["y"])
+        b.output("y")
+        let graph = try b.graph()
+        let model = Model(graph: Pipeline.optimize(graph), options: .init(threads: 1))
+        let concats = model.graph.nodes.indices.filter { if case .concat = model.graph.nodes[$0].op { return true }; return false }
+        #expect(concats.count == 1)
+        for index in concats { #expect(model.program.plan.concatInputInPlace[index] == [true, true, true]) }
+        #expect(try fastVersusReference(graph) < 1e-5)
+    }
+
     @Test func poolResizeBroadcastAndMatMul() throws {
         var b = ONNXGraphBuilder()
         b.input("x", [1, 4, 9, 9])

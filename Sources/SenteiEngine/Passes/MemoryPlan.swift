@@ -38,6 +38,22 @@ package struct MemoryPlan: Sendable {
             }
         }
 
+        /// The slots from `first` on whose inputs are views of `source` (parent = source directly) at offsets 0, n₀,
+        /// n₀ + n₁, … covering all of it in order, when there are such slots; nil otherwise.
+        func viewSlotsTiling(_ source: Int, from first: Int, of node: Node, slotOffsets: [Int]) -> [Int]? {
+            let total = graph.nodes[source].elementCount
+            var covered = 0, slot = first, slots: [Int] = []
+            while covered < total, slot < node.inputs.count {
+                let i = node.inputs[slot].index
+                guard isView[i], let p = parent[i], p.node == source, p.offset == covered,
+                      slotOffsets[slot] - slotOffsets[first] == covered else { return nil }
+                covered += graph.nodes[i].elementCount
+                slots.append(slot)
+                slot += 1
+            }
+            return covered == total ? slots : nil
+        }
+
         if !disableViews {
             for (index, node) in graph.nodes.enumerated() {
                 let source = node.inputs.first?.index
@@ -62,13 +78,28 @@ package struct MemoryPlan: Sendable {
                 var flags = [Bool](repeating: false, count: node.inputs.count)
                 var offset = 0
                 var seen = Set<Int>()
+                func placeable(_ i: Int) -> Bool {
+                    writesOwnBuffer(i) && parent[i] == nil && !outputs.contains(i) && !inputs.contains(i) && !seen.contains(i)
+                }
+                var slotOffsets: [Int] = []
+                for input in node.inputs {
+                    slotOffsets.append(offset)
+                    offset += graph.nodes[input.index].elementCount
+                }
                 for (slot, input) in node.inputs.enumerated() {
                     let i = input.index
-                    if writesOwnBuffer(i), parent[i] == nil, !outputs.contains(i), !inputs.contains(i), seen.insert(i).inserted {
-                        parent[i] = (index, offset)
+                    if placeable(i) {
+                        seen.insert(i)
+                        parent[i] = (index, slotOffsets[slot])
                         flags[slot] = true
+                    } else if isView[i], let (source, _) = parent[i], placeable(source),
+                              let slots = viewSlotsTiling(source, from: slot, of: node, slotOffsets: slotOffsets) {
+                        // Consecutive inputs that are views tiling one tensor in order (YOLOv8's C2f concatenates both
+                        // halves of a Split): that tensor is written straight into the concat, and its views with it.
+                        seen.insert(source)
+                        parent[source] = (index, slotOffsets[slot])
+                        for s in slots { flags[s] = true }
                     }
-                    offset += graph.nodes[i].elementCount
                 }
                 concatInPlace[index] = flags
             }
