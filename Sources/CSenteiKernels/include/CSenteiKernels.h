@@ -101,4 +101,56 @@ static inline void sk_deinterleave2(const float *src, float *even, float *odd, l
         odd[t] = src[2 * t + 1];
     }
 }
+/// Lanes [lo, hi) of the vector at p (0 ≤ lo ≤ hi ≤ the vector width), the other lanes 0. Lanes outside [lo, hi)
+/// are never read, so p may point before or past the row there: the depthwise kernel reads a row's zero padding
+/// this way instead of from a padded copy. Also `sk_even_v`/`sk_odd_v`: the even and odd lanes of the pair (a, b),
+/// a's first (stride-2 columns in registers), `sk_even_next_v` the even lanes of (a, b, next[0]) after the first
+/// (reads next[0] only; the AVX2 form reloads next[−14 ..< 2]); `sk_fmadd_v` a·b + c (SSE2: two instructions), which LLVM never splits
+/// into 128-bit pieces as it did Swift's addingProduct in large kernels. static inline per importing module's -march, like the rest.
+#if defined(__AVX512F__)
+static inline __m512 sk_load_lanes_v(const float *p, long lo, long hi) {
+    return _mm512_maskz_loadu_ps((__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)), p);
+}
+static inline __m512 sk_fmadd_v(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+static inline __m512 sk_even_v(__m512 a, __m512 b) {
+    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
+}
+static inline __m512 sk_odd_v(__m512 a, __m512 b) {
+    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
+}
+static inline __m512 sk_even_next_v(__m512 a, __m512 b, const float *next) {
+    const __m512 e = _mm512_permutex2var_ps(a, _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0), b);
+    return _mm512_mask_broadcastss_ps(e, (__mmask16)0x8000, _mm_load_ss(next));
+}
+#elif defined(__AVX2__)
+static inline __m256 sk_load_lanes_v(const float *p, long lo, long hi) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), lanes),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lanes));
+    return _mm256_maskload_ps(p, m);
+}
+static inline __m256 sk_fmadd_v(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline __m256 sk_even_v(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+static inline __m256 sk_odd_v(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+static inline __m256 sk_even_next_v(__m256 a, __m256 b, const float *next) {
+    return sk_even_v(_mm256_loadu_ps(next - 14), _mm256_loadu_ps(next - 6));
+}
+#elif defined(__SSE2__)
+static inline __m128 sk_load_lanes_v(const float *p, long lo, long hi) {
+    if (lo == 0 && hi == 4) return _mm_loadu_ps(p);
+    // Lane by lane into registers: a copy through a stack array stalled on store forwarding.
+    return _mm_setr_ps(lo <= 0 && 0 < hi ? p[0] : 0.0f, lo <= 1 && 1 < hi ? p[1] : 0.0f,
+                       lo <= 2 && 2 < hi ? p[2] : 0.0f, lo <= 3 && 3 < hi ? p[3] : 0.0f);
+}
+static inline __m128 sk_fmadd_v(__m128 a, __m128 b, __m128 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+static inline __m128 sk_even_v(__m128 a, __m128 b) { return _mm_shuffle_ps(a, b, 0x88); }
+static inline __m128 sk_odd_v(__m128 a, __m128 b) { return _mm_shuffle_ps(a, b, 0xDD); }
+static inline __m128 sk_even_next_v(__m128 a, __m128 b, const float *next) {
+    return _mm_shuffle_ps(_mm_shuffle_ps(a, b, 0x88), _mm_shuffle_ps(b, _mm_load_ss(next), 0x08), 0x99);
+}
+#endif
 #endif
