@@ -14,6 +14,8 @@ package struct PruneError: Error, CustomStringConvertible, Sendable {
         package static let invalidCalibration = Code("invalid_calibration")
         /// An op or op variant the ONNX writer cannot express.
         package static let unsupportedExport = Code("unsupported_export")
+        /// An option the model cannot serve (e.g. a refit focus without a detection output).
+        package static let unsupportedOption = Code("unsupported_option")
         /// Reading or writing a file failed.
         package static let io = Code("io")
     }

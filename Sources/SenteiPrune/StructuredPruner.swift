@@ -26,6 +26,12 @@ package struct PruneOptions: Sendable {
     package var refitRidge: Double = 1e-3
     /// The sequential refit also sees every refit frame mirrored left to right (twice the data, same images).
     package var refitMirror: Bool = false
+    /// The sequential refit weighs each position by 1 + refitFocus × the unpruned model's detection score near it in
+    /// that frame (`FocusMap`), so object positions, not background, decide the fit. 0 = every position alike.
+    package var refitFocus: Double = 0
+    /// > 1: the sequential refit also sees every refit frame's top-left 1/refitZoom of each side enlarged back to full
+    /// size (objects at another scale, same images; a top-left letterbox keeps the picture there). 1 = off.
+    package var refitZoom: Double = 1
     /// False = no refit at all; true = the per-cut best refit unless another kind is already chosen.
     package var reconstruct: Bool {
         get { reconstruction != .none }
@@ -97,6 +103,9 @@ package final class StructuredPruner {
     package let outputShare: [Double]
     private let frames: [Tensor]
     private let refitFrames: [Tensor]
+    /// Per refit frame: where the unpruned model sees objects (only with `options.refitFocus` > 0).
+    private let refitFocus: [FocusMap]?
+    package var focusMapCount: Int { refitFocus?.count ?? 0 }
     private let teacher: [[Float]]
     /// Anchor ranges the head error is averaged over (nil = all anchors pooled).
     private let segments: [Range<Int>]?
@@ -119,10 +128,16 @@ package final class StructuredPruner {
         self.scores = try Importance.scores(graph, groups, kind: options.importance, stats: stats)
         self.frames = Array(frames.prefix(options.sensitivityFrames))
         let refitFrames = [.sequential, .best].contains(options.reconstruction) ? Array(frames.prefix(max(1, options.refitFrames))) : []
-        self.refitFrames = options.refitMirror ? refitFrames + refitFrames.map(Self.mirrored) : refitFrames
+        guard options.refitZoom >= 1, options.refitZoom.isFinite else {
+            throw PruneError(.invalidPlan, "refit zoom must be ≥ 1, got \(options.refitZoom)")
+        }
+        self.refitFrames = refitFrames + (options.refitMirror ? refitFrames.map(Self.mirrored) : [])
+            + (options.refitZoom > 1 ? refitFrames.map { Self.zoomed($0, by: options.refitZoom) } : [])
         self.macsBefore = ChannelPruner.macs(graph)
         self.segments = options.errorPerStride ? OutputShare.anchorSegments(graph) : nil
         let model = Model(graph: graph, options: .init(threads: options.threads))
+        self.refitFocus = options.refitFocus > 0 && !self.refitFrames.isEmpty
+            ? try Self.focusMaps(graph, model: model, frames: self.refitFrames) : nil
         self.teacher = try self.frames.map { try model.run([$0])[0].data }
     }
 
@@ -164,11 +179,52 @@ package final class StructuredPruner {
         guard final, options.reconstruction != .teacher, !plan.kept.isEmpty else { return (pruned, teacherRefit, .teacher) }
         let teacherGraph = pruned
         let refit = try StudentRefit.refit(original: graph, pruned: &pruned, kept: kept, frames: refitFrames, threads: options.threads,
-                                           downstream: options.refitDownstream, ridge: options.refitRidge)
+                                           downstream: options.refitDownstream, ridge: options.refitRidge,
+                                           focus: refitFocus, focusStrength: options.refitFocus)
         if options.reconstruction == .best, !frames.isEmpty, try error(of: teacherGraph) <= error(of: pruned) {
             return (teacherGraph, teacherRefit, .teacher)
         }
         return (pruned, refit, .sequential)
+    }
+
+    /// The unpruned model's detection-score map of each frame, for the focused refit.
+    static func focusMaps(_ graph: Graph, model: Model, frames: [Tensor]) throws -> [FocusMap] {
+        guard let segments = OutputShare.anchorSegments(graph) else {
+            throw PruneError(.unsupportedOption, "refit focus needs a detector whose output joins per-stride anchor maps; this model's first output has none")
+        }
+        return try frames.map { frame in
+            guard frame.shape.count == 4 else {
+                throw PruneError(.invalidCalibration, "refit focus needs NCHW frames, got \(frame.shape)")
+            }
+            return try FocusMap.detectionScores(output: try model.run([frame])[0], segments: segments,
+                                                inputHeight: frame.shape[2], inputWidth: frame.shape[3])
+        }
+    }
+
+    /// An NCHW frame's top-left (H/factor)×(W/factor) window enlarged to H×W by bilinear interpolation.
+    static func zoomed(_ frame: Tensor, by factor: Double) -> Tensor {
+        guard frame.shape.count == 4, factor > 1 else { return frame }
+        let height = frame.shape[2], width = frame.shape[3], planes = frame.data.count / max(height * width, 1)
+        // Source coordinate of an output pixel centre, clamped to the window's last pixel.
+        func source(_ i: Int, _ size: Int) -> (Int, Int, Float) {
+            let limit = Double(size) / factor - 0.5
+            let x = min(max((Double(i) + 0.5) / factor - 0.5, 0), max(limit, 0))
+            let low = min(Int(x), size - 1)
+            return (low, min(low + 1, size - 1), Float(x - Double(low)))
+        }
+        let ys = (0..<height).map { source($0, height) }, xs = (0..<width).map { source($0, width) }
+        var data = [Float](repeating: 0, count: frame.data.count)
+        for plane in 0..<planes {
+            let base = plane * height * width
+            for (y, (y0, y1, fy)) in ys.enumerated() {
+                for (x, (x0, x1, fx)) in xs.enumerated() {
+                    let top = frame.data[base + y0 * width + x0] * (1 - fx) + frame.data[base + y0 * width + x1] * fx
+                    let bottom = frame.data[base + y1 * width + x0] * (1 - fx) + frame.data[base + y1 * width + x1] * fx
+                    data[base + y * width + x] = top * (1 - fy) + bottom * fy
+                }
+            }
+        }
+        return Tensor(shape: frame.shape, data: data)
     }
 
     /// An NCHW frame flipped along its width.

@@ -7,7 +7,8 @@ import SenteiEngine
 /// min ‖W' x̃_s − [W|b] x̃_t‖² for 1×1 convs, i.e. W' = [W|b] B A⁻¹ with A = Σ x̃_s x̃_sᵀ, B = Σ x̃_t x̃_sᵀ (x̃ = [x; 1]).
 /// Other convs (depthwise, k×k) get their bias corrected so their mean pre-activation matches the teacher's.
 /// Refitting everything in one shot (one stage) measured worse than no second refit: each conv was fit to inputs
-/// that the refits upstream of it then changed.
+/// that the refits upstream of it then changed. With `focus`, every sampled position's terms are weighted by where
+/// the unpruned model sees objects in that frame (`FocusMap`), for the least squares and the bias means alike.
 package enum StudentRefit {
     struct Moments {
         var student: Int  // kept channels K
@@ -21,11 +22,16 @@ package enum StudentRefit {
     enum Fit { case leastSquares, bias }
 
     /// Refits `pruned` in place; returns how many convs changed. Node indices of `original` and `pruned` agree
-    /// (`ChannelPruner.apply` keeps the node array). `progress` gets (stage, stages).
+    /// (`ChannelPruner.apply` keeps the node array). `progress` gets (stage, stages). `focus`: one map per frame,
+    /// weighting positions by 1 + `focusStrength` × the teacher's detection score there.
     @discardableResult
     package static func refit(original: Graph, pruned: inout Graph, kept: [[Int]?], frames: [Tensor], threads: Int,
                               downstream: Bool = true, maxPositions: Int = 2048, ridge: Double = 1e-3,
+                              focus: [FocusMap]? = nil, focusStrength: Double = 0,
                               progress: ((Int, Int) -> Void)? = nil) throws -> Int {
+        if let focus, focus.count != frames.count {
+            throw PruneError(.invalidCalibration, "refit focus: \(focus.count) maps for \(frames.count) frames")
+        }
         let stages = plan(original, pruned: pruned, kept: kept, downstream: downstream)
         guard !stages.isEmpty, !frames.isEmpty else { return 0 }
         var changed = 0
@@ -42,13 +48,17 @@ package enum StudentRefit {
             let probes = moments.keys.sorted()
             let (teacher, teacherSlots) = probeModel(original, probes: probes, threads: threads)
             let (student, studentSlots) = probeModel(pruned, probes: probes, threads: threads)
-            for frame in frames {
+            for (number, frame) in frames.enumerated() {
                 let teacherValues = try teacher.run([frame])
                 let studentValues = try student.run([frame])
                 for index in probes {
-                    let plane = original.nodes[index].shape[2] * original.nodes[index].shape[3]
+                    let height = original.nodes[index].shape[2], width = original.nodes[index].shape[3]
+                    let weights = focus.map { maps in
+                        { (positions: [Int]) in maps[number].weights(height: height, width: width, positions: positions, strength: focusStrength) }
+                    }
                     accumulate(&moments[index]!, teacher: teacherValues[teacherSlots[index]!].data,
-                               student: studentValues[studentSlots[index]!].data, plane: plane, maxPositions: maxPositions)
+                               student: studentValues[studentSlots[index]!].data, plane: height * width, maxPositions: maxPositions,
+                               weights: weights)
                 }
             }
             for (node, fit) in stage {
@@ -152,7 +162,9 @@ package enum StudentRefit {
         }
     }
 
-    static func accumulate(_ m: inout Moments, teacher: [Float], student: [Float], plane: Int, maxPositions: Int) {
+    /// Adds one frame's sampled positions to the moments; `weights` gives each sampled position's weight (default 1).
+    static func accumulate(_ m: inout Moments, teacher: [Float], student: [Float], plane: Int, maxPositions: Int,
+                           weights: (([Int]) -> [Float])? = nil) {
         let step = max(1, (plane + maxPositions - 1) / maxPositions)
         let positions = Array(stride(from: 0, to: plane, by: step))
         let count = positions.count, padded = (count + 7) / 8 * 8
@@ -164,31 +176,38 @@ package enum StudentRefit {
             return out
         }
         let s = rows(student, channels: m.student), t = rows(teacher, channels: m.teacher)
+        // Weighted sums Σ w·x·yᵀ: one factor of each product carries the weights.
+        var ws = s
+        if let w = weights?(positions) {
+            for c in 0...m.student { for k in 0..<count { ws[c * padded + k] *= w[k] } }
+        }
         let n = m.student + 1
-        s.withUnsafeBytes { sb in
-            t.withUnsafeBytes { tb in
-                func dot(_ x: UnsafeRawBufferPointer, _ i: Int, _ y: UnsafeRawBufferPointer, _ j: Int) -> Double {
-                    var acc = SIMD8<Float>()
-                    for v in 0..<(padded / 8) {
-                        acc += x.loadUnaligned(fromByteOffset: (i * padded + v * 8) * 4, as: SIMD8<Float>.self)
-                            * y.loadUnaligned(fromByteOffset: (j * padded + v * 8) * 4, as: SIMD8<Float>.self)
+        ws.withUnsafeBytes { wb in
+            s.withUnsafeBytes { sb in
+                t.withUnsafeBytes { tb in
+                    func dot(_ x: UnsafeRawBufferPointer, _ i: Int, _ y: UnsafeRawBufferPointer, _ j: Int) -> Double {
+                        var acc = SIMD8<Float>()
+                        for v in 0..<(padded / 8) {
+                            acc += x.loadUnaligned(fromByteOffset: (i * padded + v * 8) * 4, as: SIMD8<Float>.self)
+                                * y.loadUnaligned(fromByteOffset: (j * padded + v * 8) * 4, as: SIMD8<Float>.self)
+                        }
+                        return Double(acc.sum())
                     }
-                    return Double(acc.sum())
-                }
-                guard m.full else {
-                    for i in 0..<n { m.a[m.student * n + i] += dot(sb, m.student, sb, i) }
-                    for j in 0...m.teacher { m.b[j * n + m.student] += dot(tb, j, sb, m.student) }
-                    return
-                }
-                for i in 0..<n {
-                    for j in i..<n {
-                        let d = dot(sb, i, sb, j)
-                        m.a[i * n + j] += d
-                        if i != j { m.a[j * n + i] += d }
+                    guard m.full else {
+                        for i in 0..<n { m.a[m.student * n + i] += dot(wb, m.student, sb, i) }
+                        for j in 0...m.teacher { m.b[j * n + m.student] += dot(tb, j, wb, m.student) }
+                        return
                     }
-                }
-                for i in 0...m.teacher {
-                    for j in 0..<n { m.b[i * n + j] += dot(tb, i, sb, j) }
+                    for i in 0..<n {
+                        for j in i..<n {
+                            let d = dot(wb, i, sb, j)
+                            m.a[i * n + j] += d
+                            if i != j { m.a[j * n + i] += d }
+                        }
+                    }
+                    for i in 0...m.teacher {
+                        for j in 0..<n { m.b[i * n + j] += dot(tb, i, wb, j) }
+                    }
                 }
             }
         }

@@ -74,6 +74,12 @@ struct PruneCommand: ParsableCommand {
     @Flag(name: .long, help: "The sequential refit also sees each refit frame mirrored left to right.")
     var refitMirror = false
 
+    @Option(name: .long, help: "The sequential refit weighs each position by 1 + this × the unpruned model's detection score near it in that frame (0 = all positions alike).")
+    var refitFocus = 0.0
+
+    @Option(name: .long, help: "> 1: the sequential refit also sees each refit frame's top-left 1/Z of each side enlarged back to full size (1 = off).")
+    var refitZoom = 1.0
+
     @Option(name: .long, help: "Sequential refit scope: downstream (every conv after a cut) or consumers (only the 1×1 convs that lost inputs).")
     var refitScope = "downstream"
 
@@ -163,7 +169,7 @@ struct PruneCommand: ParsableCommand {
         }
         let report = """
             {"model": "\(model)", "calibration_frames": \(frames.count), "importance": "\(options.importance.rawValue)", \
-            "reconstruction": "\(options.reconstruction.rawValue)", "refit_frames": \(options.refitFrames), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
+            "reconstruction": "\(options.reconstruction.rawValue)", "refit_frames": \(options.refitFrames), "refit_mirror": \(options.refitMirror), "refit_focus": \(options.refitFocus), "refit_zoom": \(options.refitZoom), "allocation_rounds": \(options.allocationRounds), "sensitivity_aware": \(!uniform), "round_to": \(roundTo), "variants": [\(entries.joined(separator: ", "))]}
             """
         try report.write(toFile: out + "/prune-report.json", atomically: true, encoding: .utf8)
     }
@@ -208,6 +214,10 @@ extension PruneCommand {
         guard refitRidge >= 0, refitRidge.isFinite else { throw ValidationError("--refit-ridge must be ≥ 0") }
         options.refitRidge = refitRidge
         options.refitMirror = refitMirror
+        guard refitFocus >= 0, refitFocus.isFinite else { throw ValidationError("--refit-focus must be ≥ 0") }
+        options.refitFocus = refitFocus
+        guard refitZoom >= 1, refitZoom.isFinite else { throw ValidationError("--refit-zoom must be ≥ 1") }
+        options.refitZoom = refitZoom
         guard ["downstream", "consumers"].contains(refitScope) else { throw ValidationError("--refit-scope must be downstream or consumers") }
         options.refitDownstream = refitScope == "downstream"
         options.sensitivityAware = !uniform
