@@ -45,6 +45,21 @@ long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw);
 /// Runs part ith of nth of the convolution (disjoint output tiles; any order, any threads). `scratch` is this
 /// part's own sk_i8_conv2d_scratch_bytes bytes, 64-byte aligned.
 void sk_i8_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth);
+
+/// The space-to-depth int8 conv, for dense convs whose cin·strideH·strideW ≤ 16 (image stems: YOLOX's Focus folded
+/// into a 6×6/s2 conv, a 3×3/s2 first conv). It computes what sk_i8_conv2d computes, without im2col or a float pass:
+/// the input is quantized once into a space-to-depth u8 (AVX2: s16) layout the microkernel reads directly. Its weights
+/// are packed by sk_i8_s2d_pack_weights for the same geometry (`p` then needs no packedWeights, input or output).
+/// 1 when this kernel handles `p` (dilation 1, strides ≤ 8, cin·sh·sw ≤ 16, at most 64 taps in s2d space).
+int sk_i8_s2d_supported(const sk_i8_conv *p);
+/// Bytes of packed weights for `p`'s geometry (0 when unsupported).
+long sk_i8_s2d_packed_weight_bytes(int isa, const sk_i8_conv *p);
+/// Packs row-major [cout][cin][kh][kw] s8 weights for `p`'s geometry; 0 when unsupported or out of memory.
+int sk_i8_s2d_pack_weights(int isa, const sk_i8_conv *p, const int8_t *weights, void *dst);
+/// Scratch bytes one part needs (depends on the input width and the kernel; 0 when unsupported).
+long sk_i8_s2d_scratch_bytes(int isa, const sk_i8_conv *p);
+/// Runs part ith of nth (disjoint output rows), as sk_i8_conv2d; 0 (nothing done) when unsupported.
+int sk_i8_s2d_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth);
 /// The microkernel tile (rows × columns) and k grouping of an ISA, for tests and reports.
 void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup);
 #endif

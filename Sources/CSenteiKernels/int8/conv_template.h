@@ -6,8 +6,11 @@
 //   SK_FN(micro)(int kgroups, const ATYPE *a, const BTYPE *b, int32_t *tile)  tile[r·NR + j] = Σ a·b
 //   SK_RECIP(x)  1/x for x ≥ 1 (sigmoid's denominator), to float precision
 //   SK_SIGMOID(x) (optional) σ(x) in the ISA's fastest form; default 1/(1 + e^−x) from vexp and SK_RECIP
-// Everything here is static except conv2d and the two packing entry points. The template undefines its
-// parameters at the end, so the includer can define them afresh for the next ISA.
+//   SK_PACK_QUADS(src, ld, inv, zp, dst) (optional, KG 4) one full group's NR columns: the four k rows at src,
+//                src + ld, … quantized into u8 quads at dst, exactly as the generic loop below
+//   SK_FN(micro_at)(kgroups, a, b, const int32_t *offsets, tile)  the same with group g's block at b + offsets[g]
+// Everything here is static except conv2d and the two packing entry points. int8/template_end.h undefines the
+// parameters, after int8/s2d_template.h has used them too.
 
 typedef float SK_FN(vf) __attribute__((ext_vector_type(VW)));
 typedef int32_t SK_FN(vi) __attribute__((ext_vector_type(VW)));
@@ -15,6 +18,12 @@ typedef uint32_t SK_FN(vu) __attribute__((ext_vector_type(VW)));
 #define VF SK_FN(vf)
 #define VI SK_FN(vi)
 #define VU SK_FN(vu)
+
+// The microkernel over contiguous panels (the generic conv) and over blocks at given offsets (s2d_template.h).
+static void SK_FN(micro)(int kgs, const ATYPE *a, const BTYPE *b, int32_t *tile) { SK_MICRO_BODY(kgs, a, b, 0, tile); }
+static void SK_FN(micro_at)(int kgs, const ATYPE *a, const BTYPE *b, const int32_t *offsets, int32_t *tile) {
+    SK_MICRO_BODY(kgs, a, b, offsets, tile);
+}
 
 static inline VF SK_FN(splat)(float v) { VF r = v; return r; }
 static inline VF SK_FN(loadf)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
@@ -85,6 +94,12 @@ static void SK_FN(pack_activations)(const float *base, long ld, int k, float inv
     const VI z = zp;
     uint32_t *lanes = (uint32_t *)panel;
     for (int g = 0; g < kgs; g++) {
+#ifdef SK_PACK_QUADS
+        if (g * KG + KG <= k) {
+            SK_PACK_QUADS(base + (long)g * KG * ld, ld, inv, zp, lanes + (long)g * NR);
+            continue;
+        }
+#endif
         for (int j = 0; j < NR; j += VW) {
             VU word = 0;
             for (int t = 0; t < KG; t++) {
@@ -223,15 +238,3 @@ void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
     }
 }
 
-#undef VF
-#undef VI
-#undef VU
-#undef SK_FN
-#undef VW
-#undef MR
-#undef NR
-#undef KG
-#undef BTYPE
-#undef ATYPE
-#undef SK_RECIP
-#undef SK_SIGMOID

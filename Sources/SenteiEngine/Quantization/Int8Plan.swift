@@ -1,3 +1,4 @@
+import CSenteiKernels
 import Foundation
 
 /// A quantization table resolved against one compiled graph: the prepared int8 layers by node index, the kernel set,
@@ -20,9 +21,18 @@ package final class Int8Plan: @unchecked Sendable {
                   Int8Layer.isQuantizable(conv, shape: node.shape), let activation = table.activations[entry.input],
                   activation.scale > 0, activation.scale.isFinite, (0...255).contains(activation.zeroPoint),
                   entry.biasCorrection == nil || entry.biasCorrection!.count == conv.outChannels else { continue }
-            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection)
+            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection,
+                                      preservingRowSums: table.preservesRowSums(activation))
             if let isa {
                 largest = max(largest, isa.scratchBytes(cin: conv.inChannels, kh: conv.kernel.h, kw: conv.kernel.w))
+                let inShape = graph[node.inputs[0]].shape
+                if inShape.count == 4, layers[index]!.usesSpaceToDepthKernel(h: inShape[2], w: inShape[3]) {
+                    var params = layers[index]!.kernelParams(
+                        input: nil, inputChannelStride: inShape[2] * inShape[3], h: inShape[2], w: inShape[3],
+                        packedWeights: nil, output: nil, outputChannelStride: 0, residual: nil, residualChannelStride: 0,
+                        scale: nil, bias: nil, rowOffset: nil)
+                    largest = max(largest, isa.spaceToDepthScratchBytes(&params))
+                }
             }
         }
         self.layers = layers

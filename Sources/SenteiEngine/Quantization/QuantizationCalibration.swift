@@ -83,8 +83,9 @@ extension QuantizationTable {
         if options.biasCorrection {
             for (index, conv) in candidates {
                 let t = graph.nodes[index].inputs[0].index
-                guard let mean = stats.means[t], let meanQ = stats.quantizedMeans[t] else { continue }
-                let (w8, scales) = Int8Layer.quantizeWeights(conv.weights, rows: conv.outChannels)
+                guard let mean = stats.means[t], let meanQ = stats.quantizedMeans[t], let input = stats.parameters[t] else { continue }
+                let (w8, scales) = Int8Layer.quantizeWeights(conv.weights, rows: conv.outChannels,
+                                                             preservingRowSums: Int8Layer.preservesRowSums(input))
                 let taps = conv.kernel.h * conv.kernel.w, k = conv.inChannels * taps
                 corrections[index] = (0..<conv.outChannels).map { co in
                     var delta = 0.0
@@ -115,8 +116,9 @@ extension QuantizationTable {
         // Sensitivity: the output error with one layer at a time in int8, against the fp32 outputs.
         let probeFrames = Array(frames.prefix(max(1, options.sensitivityFrames)))
         let error = try OutputError(graph: graph, frames: probeFrames, threads: threads)
-        let folded = Passes.convsFoldedBySpaceToDepth(graph)
-        let eligible = candidates.map { graph.nodes[$0.index].name }.filter { !options.fp32Layers.contains($0) && !folded.contains($0) }
+        // A Focus stem is measured like every other conv: the engine folds it into one strided conv and runs that in
+        // int8 with the space-to-depth kernel (Int8Layer.usesSpaceToDepthKernel), so its sensitivity is that kernel's.
+        let eligible = candidates.map { graph.nodes[$0.index].name }.filter { !options.fp32Layers.contains($0) }
         var sensitivity: [String: Double] = [:]
         for (done, name) in eligible.enumerated() {
             options.progress?("sensitivity", done, eligible.count)
@@ -125,9 +127,6 @@ extension QuantizationTable {
         options.progress?("sensitivity", eligible.count, eligible.count)
         var reasons: [String: String] = [:]
         for name in options.fp32Layers { reasons[name] = "kept fp32 by request" }
-        for name in folded where !options.fp32Layers.contains(name) {
-            reasons[name] = "its space-to-depth input folds into one strided fp32 conv, faster than int8 over the slices"
-        }
         var chosen = Set<String>()
         for name in eligible {
             if sensitivity[name]! <= options.layerErrorThreshold {

@@ -19,25 +19,35 @@ extension StepBuilder {
         }
         let c = layer.conv
         let k = c.inChannels * c.kernel.h * c.kernel.w
-        // Owned by the program (counted in its weight bytes), as the fp32 packed weights are.
+        let rowOffset = UnsafeMutableRawPointer(program.allocateOwned(c.outChannels)).bindMemory(to: Int32.self, capacity: c.outChannels)
+        for co in 0..<c.outChannels { rowOffset[co] = layer.rowOffset[co] }
+        var params = layer.kernelParams(
+            input: x, inputChannelStride: h * w, h: h, w: w, packedWeights: nil, output: out, outputChannelStride: plane,
+            residual: residual, residualChannelStride: plane, scale: UnsafePointer(program.copyOwned(layer.scale)),
+            bias: UnsafePointer(program.copyOwned(layer.bias)), rowOffset: UnsafePointer(rowOffset))
+        let (scratch, partBytes, parts) = (plan.scratch, plan.scratchBytesPerPart, plan.parts)
+        // Packed weights are owned by the program (counted in its weight bytes), as the fp32 packed weights are.
+        if layer.usesSpaceToDepthKernel(h: h, w: w) {
+            let packedBytes = isa.spaceToDepthPackedWeightBytes(&params)
+            let packed = UnsafeMutableRawPointer(program.allocateOwned((packedBytes + 3) / 4))
+            let packedOK = layer.weights.withUnsafeBufferPointer { isa.spaceToDepthPackWeights(&params, $0.baseAddress!, into: packed) }
+            if packedOK {
+                params.packedWeights = UnsafeRawPointer(packed)
+                let fixed = params
+                return Program.Step(node: index, parallel: true) { ith, nth in
+                    withUnsafePointer(to: fixed) {
+                        isa.spaceToDepthConv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth)
+                    }
+                }
+            }
+        }
         let packedBytes = isa.packedWeightBytes(m: c.outChannels, k: k)
         let packed = UnsafeMutableRawPointer(program.allocateOwned((packedBytes + 3) / 4))
         layer.weights.withUnsafeBufferPointer { isa.packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed) }
-        let rowOffset = UnsafeMutableRawPointer(program.allocateOwned(c.outChannels)).bindMemory(to: Int32.self, capacity: c.outChannels)
-        for co in 0..<c.outChannels { rowOffset[co] = layer.rowOffset[co] }
-        let params = sk_i8_conv(
-            input: x, inputChannelStride: h * w, cin: Int32(c.inChannels), h: Int32(h), w: Int32(w),
-            packedWeights: UnsafeRawPointer(packed), cout: Int32(c.outChannels), kh: Int32(c.kernel.h), kw: Int32(c.kernel.w),
-            strideH: Int32(c.stride.h), strideW: Int32(c.stride.w), padTop: Int32(c.pads.t), padLeft: Int32(c.pads.l),
-            padBottom: Int32(c.pads.b), padRight: Int32(c.pads.r), dilationH: Int32(c.dilation.h),
-            dilationW: Int32(c.dilation.w), output: out, outputChannelStride: plane, residual: residual,
-            residualChannelStride: plane, scale: UnsafePointer(program.copyOwned(layer.scale)),
-            bias: UnsafePointer(program.copyOwned(layer.bias)), rowOffset: UnsafePointer(rowOffset),
-            inputInvScale: layer.inputInvScale, inputZeroPoint: Int32(layer.zeroPoint),
-            activation: Int32(c.activation.rawValue))
-        let (scratch, partBytes, parts) = (plan.scratch, plan.scratchBytesPerPart, plan.parts)
+        params.packedWeights = UnsafeRawPointer(packed)
+        let fixed = params
         return Program.Step(node: index, parallel: true) { ith, nth in
-            withUnsafePointer(to: params) { isa.conv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth) }
+            withUnsafePointer(to: fixed) { isa.conv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth) }
         }
     }
 }

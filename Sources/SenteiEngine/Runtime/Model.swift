@@ -96,7 +96,8 @@ public final class Model: @unchecked Sendable {
         // Kernel-level lowering (the reference mode runs the graph as given: it is the definition).
         var graph = graph
         if kernels != nil {
-            graph = Passes.foldSpaceToDepthIntoConv(graph) { options.quantization?.layers[$0]?.precision == .int8 }
+            // An int8 stem folds too: the int8 plan runs the folded conv with the space-to-depth int8 kernel.
+            graph = Passes.foldSpaceToDepthIntoConv(graph)
         }
         let int8 = options.quantization.map {
             Int8Plan(table: $0, graph: graph, isa: kernels.map { Int8ISA($0.isa) }, threads: options.threads)
