@@ -99,9 +99,7 @@ extension HealingSession {
     ) throws {
         let name = healed.name
         var settings = healerSettings()
-        // QAT learns around plain weight rounding; its table (and the re-calibrated one below) keeps it that way.
-        let trainingTable = ptqTable.withPlainWeightRounding()
-        settings.quantization = trainingTable
+        settings.quantization = ptqTable
         if let lr = command.qatLr { settings.optimizer.learningRate = lr }
         let budget: RungHealer.Budget
         if let steps = command.qatSteps { budget = .steps(steps) } else if let minutes = command.qatMinutes {
@@ -115,7 +113,7 @@ extension HealingSession {
         try healer.run(cpuStart: start) { progress in
             var agreement: Double?
             if progress.step % command.evalEvery == 0 {
-                agreement = try scorer.score(try int8Detector(healer.healedGraph, trainingTable)).map50
+                agreement = try scorer.score(try int8Detector(healer.healedGraph, ptqTable)).map50
             }
             let t = progress.stats.terms
             FileHandle.standardError.write(Data(String(
@@ -128,15 +126,15 @@ extension HealingSession {
         let trained = healer.healedGraph
         outcome.qatSteps = healer.trainer.optimizer.step
         // The table QAT trained against, and one calibrated afresh on the new weights: the better one is kept.
-        let frozenDetector = try int8Detector(trained, trainingTable)
+        let frozenDetector = try int8Detector(trained, ptqTable)
         let frozen = try scorer.score(frozenDetector)
-        let recalibratedTable = try calibrate(trained).withPlainWeightRounding()
+        let recalibratedTable = try calibrate(trained)
         let recalibratedDetector = try int8Detector(trained, recalibratedTable)
         let recalibrated = try scorer.score(recalibratedDetector)
         outcome.qatFrozenAgreement = frozen
         outcome.qatRecalibratedAgreement = recalibrated
         let keepFrozen = frozen.map50 >= recalibrated.map50
-        let (table, agreement, detector) = keepFrozen ? (trainingTable, frozen, frozenDetector) : (recalibratedTable, recalibrated, recalibratedDetector)
+        let (table, agreement, detector) = keepFrozen ? (ptqTable, frozen, frozenDetector) : (recalibratedTable, recalibrated, recalibratedDetector)
         outcome.qatTableKind = keepFrozen ? "trained-against" : "re-calibrated"
         outcome.qatGraph = trained
         outcome.qatTable = table

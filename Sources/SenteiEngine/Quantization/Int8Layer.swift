@@ -23,7 +23,11 @@ package struct Int8Layer: Sendable {
     /// Symmetric per-row int8: scale = max|w|/127 (1 for an all-zero row), q = round-half-even(w/scale). With
     /// `preservingRowSums` the row's sum is then kept: when Σq misses round(Σw/scale), the weights rounded furthest
     /// from their value in the needed direction move one step (each at most once, within ±127), so the conv's
-    /// response to a constant input is exact to one step (see `preservesRowSums`).
+    /// response to a constant input is exact to one step. Not used by the engine: on YOLOX-Nano's Focus stem (0–255
+    /// input, zero point 0) plain rounding costs ~1.4 mAP (coco128 31.43 vs 32.81 with the stem fp32) and keeping row
+    /// sums recovered most of it (32.14), but which weights move depends on their order — the folded 6×6 stem and the
+    /// unfolded 3×3 one then round differently and disagree by 0.28 (`Int8StemTests`) — and QAT learned worse around
+    /// it (toy detector 0.0175 vs 0.0167). Kept, tested, until the choice is order-independent.
     package static func quantizeWeights(_ weights: [Float], rows: Int, preservingRowSums: Bool = false) -> (values: [Int8], scales: [Float]) {
         let k = weights.count / max(rows, 1)
         var values = [Int8](repeating: 0, count: weights.count)
@@ -60,19 +64,9 @@ package struct Int8Layer: Sendable {
         return (values, scales)
     }
 
-    /// Whether a conv reading this input quantizes its weights with `preservingRowSums`: not by default. On an image
-    /// input (zero point 0) the summed rounding error of a row times the local brightness costs YOLOX-Nano's int8
-    /// Focus stem 1.4 mAP (coco128 31.43 vs 32.81 with the stem fp32) and keeping row sums recovered most of it
-    /// (32.14), but which weights move depends on their order: the folded 6×6 stem and the unfolded 3×3 one then
-    /// round differently and disagree by 0.28 (`Int8StemTests`), and QAT learned worse around it (toy detector 0.0175
-    /// vs 0.0167). Kept as an option until the choice is order-independent.
-    package static func preservesRowSums(_ activation: ActivationQuantization) -> Bool { false }
-
-    /// `preservingRowSums` nil: as `preservesRowSums(activation)` (a table's `plainWeightRounding` passes false).
-    package init(conv: Conv, activation: ActivationQuantization, biasCorrection: [Float]?, preservingRowSums: Bool? = nil) {
+    package init(conv: Conv, activation: ActivationQuantization, biasCorrection: [Float]?) {
         self.conv = conv
-        let (values, scales) = Self.quantizeWeights(conv.weights, rows: conv.outChannels,
-                                                    preservingRowSums: preservingRowSums ?? Self.preservesRowSums(activation))
+        let (values, scales) = Self.quantizeWeights(conv.weights, rows: conv.outChannels)
         weights = values
         weightScales = scales
         inputScale = activation.scale

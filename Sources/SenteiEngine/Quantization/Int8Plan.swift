@@ -21,8 +21,7 @@ package final class Int8Plan: @unchecked Sendable {
                   Int8Layer.isQuantizable(conv, shape: node.shape), let activation = table.activations[entry.input],
                   activation.scale > 0, activation.scale.isFinite, (0...255).contains(activation.zeroPoint),
                   entry.biasCorrection == nil || entry.biasCorrection!.count == conv.outChannels else { continue }
-            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection,
-                                      preservingRowSums: table.preservesRowSums(activation))
+            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection)
             if let isa {
                 largest = max(largest, isa.scratchBytes(cin: conv.inChannels, kh: conv.kernel.h, kw: conv.kernel.w))
                 let inShape = graph[node.inputs[0]].shape

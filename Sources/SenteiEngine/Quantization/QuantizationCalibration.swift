@@ -83,9 +83,8 @@ extension QuantizationTable {
         if options.biasCorrection {
             for (index, conv) in candidates {
                 let t = graph.nodes[index].inputs[0].index
-                guard let mean = stats.means[t], let meanQ = stats.quantizedMeans[t], let input = stats.parameters[t] else { continue }
-                let (w8, scales) = Int8Layer.quantizeWeights(conv.weights, rows: conv.outChannels,
-                                                             preservingRowSums: Int8Layer.preservesRowSums(input))
+                guard let mean = stats.means[t], let meanQ = stats.quantizedMeans[t] else { continue }
+                let (w8, scales) = Int8Layer.quantizeWeights(conv.weights, rows: conv.outChannels)
                 let taps = conv.kernel.h * conv.kernel.w, k = conv.inChannels * taps
                 corrections[index] = (0..<conv.outChannels).map { co in
                     var delta = 0.0

@@ -26,11 +26,6 @@ public struct QuantizationTable: Codable, Sendable, Equatable {
     public var layers: [String: LayerQuantization]
     /// How the table was made and what it measured (informational; not needed to load a model).
     public var calibration: CalibrationReport?
-    /// true: every int8 layer rounds its weights plainly, none keeps its row sums (`Int8Layer.preservesRowSums`).
-    /// Set for quantization-aware training and the tables it writes: the straight-through estimator learns around
-    /// plain rounding, while the row-sum correction moved weights under it (toy detector: QAT error 0.0175 with it,
-    /// 0.0167 without). Absent (nil) in calibrated tables.
-    public var plainWeightRounding: Bool?
 
     public init(activations: [String: ActivationQuantization], layers: [String: LayerQuantization],
                 calibration: CalibrationReport? = nil) {
@@ -38,18 +33,6 @@ public struct QuantizationTable: Codable, Sendable, Equatable {
         self.activations = activations
         self.layers = layers
         self.calibration = calibration
-    }
-
-    /// This table with `plainWeightRounding` set (for quantization-aware training).
-    public func withPlainWeightRounding() -> QuantizationTable {
-        var table = self
-        table.plainWeightRounding = true
-        return table
-    }
-
-    /// Whether an int8 conv reading `input` keeps its weights' row sums under this table.
-    package func preservesRowSums(_ input: ActivationQuantization) -> Bool {
-        plainWeightRounding != true && Int8Layer.preservesRowSums(input)
     }
 
     /// Names of the layers that run in int8, sorted.

@@ -83,8 +83,7 @@ extension GradientGraph {
             let e = parameters.entry(node: i, role: .weight)!
             // A fake-quantized conv multiplies by its weights as int8 inference will see them.
             let quantized = fakeQuant[i] == nil ? nil : parameters.values.withUnsafeBufferPointer {
-                FakeQuantLayer.dequantizedWeights(UnsafeBufferPointer(rebasing: $0[e.offset..<(e.offset + e.count)]), rows: plan.cout,
-                                                  preservingRowSums: fakeQuant[i]!.preservesRowSums)
+                FakeQuantLayer.dequantizedWeights(UnsafeBufferPointer(rebasing: $0[e.offset..<(e.offset + e.count)]), rows: plan.cout)
             }
             (quantized ?? parameters.values).withUnsafeBufferPointer { p in
                 let weights = p.baseAddress! + (quantized == nil ? e.offset : 0)

@@ -12,8 +12,6 @@ package struct FakeQuantLayer: Sendable {
     package var invScale: Float
     package var zeroPoint: Int
     package var biasCorrection: [Float]?
-    /// Its weights keep their row sums, as the int8 layer's do under the same table.
-    package var preservesRowSums = false
 
     /// The table's int8 layers found in `graph`, by node index (after `QuantizationTable.validate` has checked them).
     static func resolve(_ table: QuantizationTable, graph: Graph) -> [Int: FakeQuantLayer] {
@@ -22,7 +20,7 @@ package struct FakeQuantLayer: Sendable {
             guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision == .int8,
                   Int8Layer.isQuantizable(conv, shape: node.shape), let a = table.activations[entry.input] else { continue }
             layers[index] = FakeQuantLayer(scale: a.scale, invScale: 1 / a.scale, zeroPoint: a.zeroPoint,
-                                           biasCorrection: entry.biasCorrection, preservesRowSums: table.preservesRowSums(a))
+                                           biasCorrection: entry.biasCorrection)
         }
         return layers
     }
@@ -44,8 +42,8 @@ package struct FakeQuantLayer: Sendable {
     }
 
     /// Row-major [rows, k] weights quantized per row and dequantized (what an int8 layer multiplies by, in float).
-    static func dequantizedWeights(_ weights: UnsafeBufferPointer<Float>, rows: Int, preservingRowSums: Bool = false) -> [Float] {
-        let (values, scales) = Int8Layer.quantizeWeights(Array(weights), rows: rows, preservingRowSums: preservingRowSums)
+    static func dequantizedWeights(_ weights: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
+        let (values, scales) = Int8Layer.quantizeWeights(Array(weights), rows: rows)
         let k = values.count / max(rows, 1)
         var out = [Float](repeating: 0, count: values.count)
         for r in 0..<rows { for i in 0..<k { out[r * k + i] = Float(values[r * k + i]) * scales[r] } }
