@@ -16,6 +16,9 @@ let isaName = "avx512"
 /// σ(x) = 1/(1+e^−x) without a divide (CSenteiKernels/sk_vecmath.h): the SiLU epilogues' cost.
 @inline(__always) func vsigmoid(_ x: FVec) -> FVec { sk_sigmoid_v(x) }
 
+/// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model): as the int8 kernels compute it.
+@inline(__always) func vsiluInt8(_ x: FVec) -> FVec { sk_silu_int8_v(x) }
+
 /// Lane-wise max, one vmaxps (Swift's pointwiseMax is scalarised lane by lane).
 @inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { sk_max_v(a, b) }
 

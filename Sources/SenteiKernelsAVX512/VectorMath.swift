@@ -3,12 +3,14 @@ import CSenteiKernels
 // Vector exp/sigmoid and the GEMM epilogue. Concrete, @inline(__always) code only: a non-inlined generic
 // specialization here would be a weak symbol that the linker may share with another ISA module (engine-notes §2).
 
-/// Activation codes shared by every kernel: 0 none, 1 relu, 2 sigmoid, 3 silu (x·sigmoid(x)).
+/// Activation codes shared by every kernel: 0 none, 1 relu, 2 sigmoid, 3 silu (x·sigmoid(x)), 4 the int8 layers'
+/// SiLU (`vsiluInt8`: cheaper, 1e-4 relative), which the fp32 layers of an int8 model use.
 enum ActivationCode {
     static let none = 0
     static let relu = 1
     static let sigmoid = 2
     static let silu = 3
+    static let siluInt8 = 4
 }
 
 /// e^x, Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, degree-5 polynomial for e^r, 2^n built in the exponent bits.
@@ -43,6 +45,7 @@ enum ActivationCode {
     case ActivationCode.relu: return (vrelu(v0), vrelu(v1), vrelu(v2))
     case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1), vsigmoid(v2))
     case ActivationCode.silu: return (v0 * vsigmoid(v0), v1 * vsigmoid(v1), v2 * vsigmoid(v2))
+    case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1), vsiluInt8(v2))
     default: return (v0, v1, v2)
     }
 }
@@ -56,6 +59,7 @@ enum ActivationCode {
     case ActivationCode.relu: return vrelu(v)
     case ActivationCode.sigmoid: return vsigmoid(v)
     case ActivationCode.silu: return v * vsigmoid(v)
+    case ActivationCode.siluInt8: return vsiluInt8(v)
     default: return v
     }
 }
@@ -97,6 +101,7 @@ enum ActivationCode {
     case ActivationCode.relu: return v < 0 ? 0 : v
     case ActivationCode.sigmoid: return vsigmoid(FVec(repeating: v))[0]
     case ActivationCode.silu: return v * vsigmoid(FVec(repeating: v))[0]
+    case ActivationCode.siluInt8: return vsiluInt8(FVec(repeating: v))[0]
     default: return v
     }
 }

@@ -1,6 +1,8 @@
 // The only file that differs between the per-ISA kernel modules: vector type, width, FMA form and microkernel shape.
 // Every other file here is a symlink to the canonical copy in Sources/SenteiKernelsAVX512.
 
+import CSenteiKernels
+
 /// One SIMD register of floats (xmm, SSE2 baseline).
 typealias FVec = SIMD4<Float>
 /// The same width as 32-bit integers, for exponent bit tricks.
@@ -14,6 +16,21 @@ let isaName = "base"
 /// σ(x) = 1/(1+e^−x); exactly 1 for large x, tiny positive (never NaN) for very negative x. SSE2 has no
 /// fast reciprocal worth a Newton step here, so the baseline keeps the divide.
 @inline(__always) func vsigmoid(_ x: FVec) -> FVec { FVec(repeating: 1) / (FVec(repeating: 1) + vexp(-x)) }
+
+/// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model), the steps of the portable int8
+/// kernels' silu_generic (int8/conv_template.h): true FMAs (libm fmaf per lane here) and a divide, bit for bit.
+@inline(__always) func vsiluInt8(_ x: FVec) -> FVec {
+    let clamped = x.replacing(with: -80, where: x .< -80).replacing(with: 80, where: x .> 80)
+    let t = clamped * FVec(repeating: -1.442_695_040_888_963_41)
+    let n = t.rounded(.down)
+    let f = t - n
+    var p = FVec(repeating: sk_silu_c2).addingProduct(FVec(repeating: sk_silu_c3), f)
+    p = FVec(repeating: sk_silu_c1).addingProduct(p, f)
+    p = FVec(repeating: sk_silu_c0).addingProduct(p, f)
+    let bits = (IVec(n, rounding: .towardZero) &+ 127) &* IVec(repeating: 1 << 23)
+    let d = p * unsafeBitCast(bits, to: FVec.self) + 1
+    return x / d
+}
 
 /// Lane-wise max as compare + select (Swift's pointwiseMax is scalarised lane by lane).
 @inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { a.replacing(with: b, where: b .> a) }

@@ -75,7 +75,9 @@ struct Int8SpaceToDepthConvTests {
                                residual: residual.map { UnsafePointer($0.pointer) }, residualChannelStride: c.ho * c.wo,
                                parts: parts, spaceToDepth: true)
                 #expect(got.guardsIntact, "\(isa) parts \(parts): wrote outside the output")
-                let mismatch = firstMismatch(got.array, want, atol: 2e-5, rtol: 2e-5)
+                // The reference applies this machine's int8 SiLU: a lower ISA's differs by up to 2^−14 relative.
+                let (atol, rtol): (Float, Float) = isa != .best && c.activation == .silu ? (3e-4, 1e-4) : (2e-5, 2e-5)
+                let mismatch = firstMismatch(got.array, want, atol: atol, rtol: rtol)
                 #expect(mismatch == nil, "\(isa) parts \(parts) \(c): \(mismatch ?? "")")
             }
         }
@@ -133,7 +135,8 @@ struct Int8SpaceToDepthConvTests {
                             for (i, v) in got.array.enumerated() where !v.isNaN { writers[i] += 1; merged[i] = v }
                         }
                         #expect(writers.allSatisfy { $0 == 1 }, "\(isa) nth \(nth): an output written \(writers.min()!)…\(writers.max()!) times")
-                        #expect(firstMismatch(merged, want, atol: 2e-5, rtol: 2e-5) == nil, "\(isa) nth \(nth)")
+                        let (atol, rtol): (Float, Float) = isa != .best ? (3e-4, 1e-4) : (2e-5, 2e-5)  // SiLU, as above
+                        #expect(firstMismatch(merged, want, atol: atol, rtol: rtol) == nil, "\(isa) nth \(nth)")
                     }
                 }
             }

@@ -192,7 +192,10 @@ import Testing
         try plain.forward([xq])
         try plain.backward(seeds: [(graph.outputs[0].node, seed)])
 
-        #expect(Self.relativeDifference(Array(fake.value(of: graph.outputs[0].node)), Array(plain.value(of: graph.outputs[0].node))) < 1e-6)
+        // The fake-quantized conv applies the engine's int8 SiLU (Int8Reference.silu, 8e-5 relative), the fp32 one
+        // the exact SiLU; without an activation the two agree to float rounding.
+        let forwardTolerance = activation == .silu ? 1e-4 : 1e-6
+        #expect(Self.relativeDifference(Array(fake.value(of: graph.outputs[0].node)), Array(plain.value(of: graph.outputs[0].node))) < forwardTolerance)
         // Weights and bias: the surrogate's gradient goes to the fp32 master weights unchanged.
         #expect(Self.relativeDifference(fake.gradients, plain.gradients) < 1e-5)
         #expect(fake.parameters.values == ParameterSet(graph: graph).values, "master weights stay fp32")

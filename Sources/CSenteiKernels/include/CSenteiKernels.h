@@ -14,6 +14,9 @@
 int sk_best_isa(void);
 /// 1 when the CPU has AVX512-VNNI (int8 dot products).
 int sk_has_vnni(void);
+/// dst[c·dstLd + r] = src[r·srcLd + c] for r < rows, c < cols: a plane transposed in 16×16 blocks, in registers when
+/// isa ≥ 2 (AVX-512; the caller passes KernelISA), else a scalar loop over the same blocks.
+void sk_transpose_f32(const float *src, long srcLd, float *dst, long dstLd, long rows, long cols, int isa);
 /// Sets flush-to-zero and denormals-are-zero in the calling thread's MXCSR and returns its previous value (0 and
 /// no effect off x86-64). Denormal operands and results cost a microcode assist of ~100 cycles per instruction on x86;
 /// SiLU of a large negative pre-activation (x·σ(x) below 1e-36) made them common: the YOLOv8n stem conv on 0–255

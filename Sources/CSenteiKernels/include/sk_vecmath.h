@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#include "sk_int8.h"
 
 // AVX2 form: e^r for |r| ≤ ln2/2 is the degree-6 Taylor polynomial (truncation ≤ 1.2e-7 relative); −x is split
 // as n·ln2 + r with ln2 in two parts (Cephes) so the reduction is exact enough for 1e-6 relative sigmoid error.
@@ -33,6 +34,8 @@ static inline __m512 sk_sigmoid_v(__m512 x) {
     const __m512 y = _mm512_rcp14_ps(d);
     return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
 }
+/// The int8 layers' SiLU (sk_int8.h) for the fp32 layers of an int8 model: the VNNI int8 epilogue's instructions.
+static inline __m512 sk_silu_int8_v(__m512 x) { return SK_SILU_INT8_AVX512(x); }
 /// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
 static inline __m512 sk_max_v(__m512 a, __m512 b) { return _mm512_max_ps(a, b); }
 /// Stores the first n (1…16) lanes of v: one masked store for a row's last partial vector.
@@ -60,6 +63,20 @@ static inline __m256 sk_sigmoid_v(__m256 x) {
         _mm256_add_epi32(_mm256_castps_si256(s), _mm256_set1_epi32(127 - 0x4B400000)), 23);
     const __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(bits), _mm256_set1_ps(1.0f));
     return _mm256_div_ps(_mm256_set1_ps(1.0f), d);
+}
+/// The int8 layers' SiLU for the fp32 layers of an int8 model: int8/conv_template.h's silu_generic as the AVX2 int8
+/// kernels compile it (the same steps, a real divide), bit for bit.
+static inline __m256 sk_silu_int8_v(__m256 x) {
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-80.0f)), _mm256_set1_ps(80.0f));
+    const __m256 t = _mm256_mul_ps(xc, _mm256_set1_ps(-SK_LOG2E));
+    const __m256 n = _mm256_floor_ps(t);
+    const __m256 f = _mm256_sub_ps(t, n);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(sk_silu_c3), f, _mm256_set1_ps(sk_silu_c2));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(sk_silu_c1));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(sk_silu_c0));
+    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(scale), _mm256_set1_ps(1.0f));  // p·2^⌊t⌋ exact
+    return _mm256_div_ps(x, d);
 }
 /// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
 static inline __m256 sk_max_v(__m256 a, __m256 b) { return _mm256_max_ps(a, b); }

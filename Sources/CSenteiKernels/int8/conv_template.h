@@ -6,10 +6,11 @@
 //   SK_FN(micro)(int kgroups, const ATYPE *a, const BTYPE *b, int32_t *tile)  tile[r·NR + j] = Σ a·b
 //   SK_RECIP(x)  1/x for x ≥ 1 (sigmoid's denominator), to float precision
 //   SK_SIGMOID(x) (optional) σ(x) in the ISA's fastest form; default 1/(1 + e^−x) from vexp and SK_RECIP
+//   SK_SILU(x)   (optional) the int8 SiLU below (silu_generic) in the ISA's cheaper form
 //   SK_PACK_QUADS(src, ld, inv, zp, dst) (optional, KG 4) one full group's NR columns: the four k rows at src,
 //                src + ld, … quantized into u8 quads at dst, exactly as the generic loop below
 //   SK_FN(micro_at)(kgroups, a, b, const int32_t *offsets, tile)  the same with group g's block at b + offsets[g]
-// Everything here is static except conv2d and the two packing entry points. int8/template_end.h undefines the
+// Everything here is static except conv2d, silu and the two packing entry points. int8/template_end.h undefines the
 // parameters, after int8/s2d_template.h has used them too.
 
 typedef float SK_FN(vf) __attribute__((ext_vector_type(VW)));
@@ -51,12 +52,44 @@ static inline VF SK_FN(vexp)(VF x) {
 #ifndef SK_SIGMOID
 #define SK_SIGMOID(x) SK_RECIP(1.0f + SK_FN(vexp)(-(x)))
 #endif
+// The int8 layers' SiLU, x·σ(x) to 8e-5 relative, as Int8Reference.silu defines it (the same steps, each one IEEE
+// rounding): σ's input clamped to ±80, t = −x·log2 e, f = t − ⌊t⌋ (exact), a degree-3 2^f (constants in sk_int8.h),
+// d = p·2^⌊t⌋ + 1, x/d. Cheaper than the fp32 sigmoid's degree-5 polynomial, for an output the next int8 layer
+// rounds to 1/255 of its range anyway. An ISA may replace the divide (SK_SILU); the QAT forward runs the kernels'
+// own form through sk_i8_silu, so training sees what inference computes on this machine.
+static inline VF SK_FN(silu_generic)(VF x) {
+    const VF xc = __builtin_elementwise_min(__builtin_elementwise_max(x, SK_FN(splat)(-80.0f)), SK_FN(splat)(80.0f));
+    const VF t = xc * -1.44269504088896341f;
+    const VF n = __builtin_elementwise_floor(t);
+    const VF f = t - n;
+    VF p = __builtin_elementwise_fma(SK_FN(splat)(sk_silu_c3), f, SK_FN(splat)(sk_silu_c2));
+    p = __builtin_elementwise_fma(p, f, SK_FN(splat)(sk_silu_c1));
+    p = __builtin_elementwise_fma(p, f, SK_FN(splat)(sk_silu_c0));
+    const VI scale = (__builtin_convertvector(n, VI) + 127) << 23;
+    const VF d = p * (VF)scale + 1.0f;  // p·2^⌊t⌋ is exact, so fused or not this rounds once
+    return x / d;
+}
+#ifndef SK_SILU
+#define SK_SILU(x) SK_FN(silu_generic)(x)
+#endif
+
+// y[i] = the int8 SiLU of x[i] exactly as this ISA's epilogue computes it (the tail through one padded vector).
+void SK_FN(silu)(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) SK_FN(storef)(y + i, SK_SILU(SK_FN(loadf)(x + i)));
+    if (i < n) {
+        float pad[VW] = {0};
+        for (long t = 0; t < n - i; t++) pad[t] = x[i + t];
+        VF v = SK_SILU(SK_FN(loadf)(pad));
+        for (long t = 0; t < n - i; t++) y[i + t] = v[t];
+    }
+}
 
 static inline VF SK_FN(activate)(VF v, int activation) {
     switch (activation) {
     case 1: return __builtin_elementwise_max(v, SK_FN(splat)(0.0f));
     case 2: return SK_SIGMOID(v);
-    case 3: return v * SK_SIGMOID(v);
+    case 3: return SK_SILU(v);
     default: return v;
     }
 }

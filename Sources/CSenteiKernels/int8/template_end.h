@@ -12,5 +12,6 @@
 #undef ATYPE
 #undef SK_RECIP
 #undef SK_SIGMOID
+#undef SK_SILU
 #undef SK_PACK_QUADS
 #undef SK_MICRO_BODY

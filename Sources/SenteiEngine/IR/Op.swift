@@ -41,6 +41,10 @@ package enum BinaryKind: String, Sendable, CaseIterable {
 /// Activation fused into a producer's epilogue; raw values are the kernels' activation codes.
 package enum Activation: Int, Sendable {
     case none = 0, relu = 1, sigmoid = 2, silu = 3
+
+    /// The kernels' activation code for the int8 layers' SiLU (`sk_i8_silu`), which the fp32 convs of a model with
+    /// int8 layers use in place of `silu` (3).
+    package static let int8SiLUCode = 4
 }
 
 package struct Conv: Sendable {

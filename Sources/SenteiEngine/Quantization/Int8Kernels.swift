@@ -14,6 +14,9 @@ package enum Int8ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// The kernel set the engine runs here (from KernelISA.best, so SENTEI_ISA lowers it).
+    package static let best = Int8ISA(KernelISA.best)
+
     /// Every int8 kernel set this CPU runs (for tests), lowest first.
     package static var supported: [Int8ISA] {
         Array(Set(KernelISA.supported.map(Int8ISA.init))).sorted { $0.rawValue < $1.rawValue }

@@ -1,7 +1,9 @@
+import CSenteiKernels
 import Foundation
 
 /// The scalar definition of an int8 conv: what every int8 kernel computes (integer accumulation exact; the float
-/// epilogue in Double). Used by tests and by `Options.useReferenceKernels` for int8 layers.
+/// epilogue in Double, then this machine's int8 SiLU, `sk_i8_silu` of `Int8ISA.best`, so that reference runs and
+/// the QAT forward agree with the kernels). Used by tests and by `Options.useReferenceKernels` for int8 layers.
 package enum Int8Reference {
     package static func conv2d(
         _ layer: Int8Layer, input: UnsafePointer<Float>, inputChannelStride: Int, h: Int, w: Int,
@@ -42,7 +44,10 @@ package enum Int8Reference {
                     case .none: break
                     case .relu: y = max(y, 0)
                     case .sigmoid: y = 1 / (1 + exp(-y))
-                    case .silu: y = y / (1 + exp(-y))
+                    case .silu:
+                        var v = Float(y)
+                        withUnsafeMutablePointer(to: &v) { sk_i8_silu(Int8ISA.best.rawValue, $0, $0, 1) }
+                        y = Double(v)
                     }
                     let p = oy * wo + ox
                     if let residual { y += Double(residual[co * residualChannelStride + p]) }
@@ -50,5 +55,20 @@ package enum Int8Reference {
                 }
             }
         }
+    }
+
+    /// The int8 layers' SiLU: x·σ(x) to 8e-5 relative with a degree-3 2^f (int8/conv_template.h, silu_generic, the
+    /// same steps: the portable and AVX2 kernels compute it bit for bit; the VNNI kernels take 1/d from vrcp14ps,
+    /// 2^−14 relative). conv2d and the QAT forward run the kernels' own form (`sk_i8_silu`), not this.
+    package static func silu(_ x: Float) -> Float {
+        let clamped = min(max(x, -80), 80)
+        let t = clamped * -1.442_695_040_888_963_41
+        let n = t.rounded(.down)
+        let f = t - n
+        var p = sk_silu_c2.addingProduct(sk_silu_c3, f)
+        p = sk_silu_c1.addingProduct(p, f)
+        p = sk_silu_c0.addingProduct(p, f)
+        let d = p * Float(sign: .plus, exponent: Int(n), significand: 1) + 1
+        return x / d
     }
 }

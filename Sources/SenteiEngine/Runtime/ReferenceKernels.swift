@@ -1,3 +1,4 @@
+import CSenteiKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,6 +12,11 @@ public enum ReferenceKernels {
         case 1: return max(x, 0)
         case 2: return 1 / (1 + expf(-x))
         case 3: return x / (1 + expf(-x))
+        case Activation.int8SiLUCode:
+            // The form the fp32 kernels of this machine's ISA compute (sk_i8_silu is numbered as KernelISA).
+            var y = x
+            withUnsafeMutablePointer(to: &y) { sk_i8_silu(Int32(KernelISA.best.rawValue), $0, $0, 1) }
+            return y
         default: return x
         }
     }

@@ -1,3 +1,5 @@
+import CSenteiKernels
+
 /// Geometry of one conv node, and its packed weights for the forward GEMM (W, M=Cout/group) and the input-gradient
 /// GEMM (Wᵀ, M=K), repacked whenever the parameters change.
 final class ConvPlan {
@@ -136,11 +138,21 @@ extension GradientGraph {
         let count = node.elementCount
         if conv.activation != .none {
             let zc = UnsafePointer(z)
+            // With a quantization table every conv applies the int8 kernels' own SiLU, as the engine does for the
+            // int8 layers and the fp32 layers between them (code 4), so training sees the function inference runs
+            // on this machine (the gradient stays the exact SiLU's: the two differ by < 1e-4 relative).
+            let int8SiLU = options.quantization != nil && conv.activation == .silu
+            // sk_i8_silu's form per int8 kernel set; an fp32 conv's code-4 SiLU is the form of its own ISA's number
+            // (the AVX-512 module computes the VNNI form, also on a CPU whose int8 kernels are AVX2).
+            let int8ISA = fakeQuantized != nil ? Int8ISA(kernels.isa).rawValue : Int32(kernels.isa.rawValue)
             parallel(count) { ith, nth in
                 switch conv.activation {
                 case .none: break
                 case .relu: kernels.relu(zc, y, count, ith, nth)
                 case .sigmoid: kernels.sigmoid(zc, y, count, ith, nth)
+                case .silu where int8SiLU:
+                    let (lo, hi) = StridedKernels.partition(count, ith, nth)
+                    if lo < hi { sk_i8_silu(int8ISA, zc + lo, y + lo, hi - lo) }
                 case .silu: kernels.silu(zc, y, count, ith, nth)
                 }
             }
