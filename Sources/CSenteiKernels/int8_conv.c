@@ -1,6 +1,7 @@
 // The int8 convolution for each ISA: one microkernel per ISA below, the rest of the kernel (im2col, quantizing
 // pack, fp32 epilogue) from int8/conv_template.h compiled under that ISA's target attribute.
 #include "sk_int8.h"
+#include "sk_vecmath.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,24 +22,11 @@
 #define ATYPE int8_t
 // rcp14 plus one Newton step (relative error ~1e-8): a fraction of vdivps's cost in the sigmoid/SiLU epilogue.
 #define SK_RECIP(x) ({ __typeof__(x) x_ = (x), r_ = (__typeof__(x))_mm512_rcp14_ps((__m512)x_); r_ * (2.0f - x_ * r_); })
-// σ in 13 instructions, the form of sk_vecmath.h's AVX-512 sk_sigmoid_v (that header's copy is bound to its includer's
-// -march, this file is compiled for the baseline): e^−x = 2^t, vreduceps for t − ⌊t⌋, a degree-5 minimax polynomial,
-// vscalefps for 2^⌊t⌋; 1.1e-6 relative for x ≥ −20. Against the generic Cephes form: int8 YOLOX-Nano, one thread,
-// p50 11.5 → 10.1 ms.
-static inline __m512 sk_i8_sigmoid_vnni512(__m512 x) {
-    const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(-1.44269504088896341f));
-    const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.8775727e-3f), f, _mm512_set1_ps(8.9893444e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5826318e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4015361e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9315308e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9999994e-1f));
-    const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, t), _mm512_set1_ps(1.0f));
-    const __m512 y = _mm512_rcp14_ps(d);
-    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
-}
+// σ in 13 instructions (sk_vecmath.h, SK_SIGMOID_AVX512). Against the generic Cephes form: int8 YOLOX-Nano, one
+// thread, p50 11.5 → 10.1 ms.
+static inline __m512 sk_i8_sigmoid_vnni512(__m512 x) { return SK_SIGMOID_AVX512(x); }
 #define SK_SIGMOID(x) ((VF)sk_i8_sigmoid_vnni512((__m512)(x)))
-// The int8 SiLU of conv_template.h's silu_generic in its AVX-512 form (sk_int8.h, SK_SILU_INT8_AVX512).
+// The int8 SiLU of conv_template.h's silu_generic in its AVX-512 form (sk_vecmath.h, SK_SILU_INT8_AVX512).
 // Each instruction of this epilogue costs ~0.1 ms a frame on int8 YOLOX-Nano: a bit-pattern reciprocal guess with two
 // Newton steps instead of vrcp14ps (exactly reproducible in Swift) measured 0.5 ms slower (README, session 9).
 static inline __m512 sk_i8_silu_v_vnni512(__m512 x) { return SK_SILU_INT8_AVX512(x); }

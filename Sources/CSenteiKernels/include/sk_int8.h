@@ -66,22 +66,7 @@ void sk_i8_silu(int isa, const float *x, float *y, long n);
 /// The microkernel tile (rows × columns) and k grouping of an ISA, for tests and reports.
 void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup);
 /// The int8 layers' SiLU (int8/conv_template.h, silu_generic): its degree-3 2^f coefficients, a minimax fit for
-/// relative error on [0, 1) (7.5e-5). Shared with Int8Reference.silu.
+/// relative error on [0, 1) (7.5e-5). Shared with Int8Reference.silu and sk_vecmath.h's AVX-512 form.
 static const float sk_silu_c3 = 7.802403e-2f, sk_silu_c2 = 2.2606707e-1f, sk_silu_c1 = 6.958340e-1f,
                    sk_silu_c0 = 9.9992514e-1f;
-/// Its AVX-512 form, one expression for the VNNI int8 epilogue (int8_conv.c, compiled for the baseline with a target
-/// attribute) and the fp32 kernels' activation code 4 (sk_vecmath.h, bound to its includer's -march): vreduceps gives
-/// t − ⌊t⌋ and vscalefps p·2^⌊t⌋ (both exact), 1/d is vrcp14ps alone (2^−14 relative). Needs <immintrin.h>.
-#define SK_SILU_INT8_AVX512(x)                                                                                     \
-    ({                                                                                                             \
-        const __m512 x_ = (x);                                                                                     \
-        const __m512 xc_ = _mm512_min_ps(_mm512_max_ps(x_, _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));      \
-        const __m512 t_ = _mm512_mul_ps(xc_, _mm512_set1_ps(-1.44269504088896341f));                              \
-        const __m512 f_ = _mm512_reduce_ps(t_, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);                        \
-        __m512 p_ = _mm512_fmadd_ps(_mm512_set1_ps(sk_silu_c3), f_, _mm512_set1_ps(sk_silu_c2));                  \
-        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(sk_silu_c1));                                                 \
-        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(sk_silu_c0));                                                 \
-        const __m512 d_ = _mm512_add_ps(_mm512_scalef_ps(p_, t_), _mm512_set1_ps(1.0f));                          \
-        _mm512_mul_ps(x_, _mm512_rcp14_ps(d_));                                                                    \
-    })
 #endif

@@ -16,25 +16,46 @@
 #define SK_LN2_HI 0.693359375f
 #define SK_LN2_LO -2.12194440e-4f
 
+// The AVX-512 forms as expressions, shared by the functions below (bound to the includer's -march) and the VNNI int8
+// kernels (int8_conv.c, compiled for the baseline with a target attribute). They need <immintrin.h> and AVX-512 F/DQ.
+//
+// σ(x) = 1/(1+e^−x) for 16 floats in 13 instructions (the SiLU epilogues' cost). e^−x = 2^t with t = −x·log2 e:
+// vreduceps gives f = t − ⌊t⌋ ∈ [0, 1), a degree-5 minimax polynomial gives 2^f (9e-8 relative), and vscalefps
+// multiplies by 2^⌊t⌋, underflowing to exactly 0 for large x (σ = 1 exactly). x is clamped below at −87 so e^−x
+// stays finite (σ ≥ 1.5e-38, never 0/0). 1/d is vrcp14ps plus one Newton step. Error: the rounding of t costs
+// |t|·2^−25 relative: σ is within 1.1e-6 relative for x ≥ −20 and 4e-6 below (measured on a dense grid).
+#define SK_SIGMOID_AVX512(x)                                                                                       \
+    ({                                                                                                             \
+        const __m512 t_ = _mm512_mul_ps(_mm512_max_ps((x), _mm512_set1_ps(-87.0f)), _mm512_set1_ps(-SK_LOG2E));   \
+        const __m512 f_ = _mm512_reduce_ps(t_, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);                        \
+        __m512 p_ = _mm512_fmadd_ps(_mm512_set1_ps(1.8775727e-3f), f_, _mm512_set1_ps(8.9893444e-3f));            \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(5.5826318e-2f));                                              \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(2.4015361e-1f));                                              \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(6.9315308e-1f));                                              \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(9.9999994e-1f));                                              \
+        const __m512 d_ = _mm512_add_ps(_mm512_scalef_ps(p_, t_), _mm512_set1_ps(1.0f));                          \
+        const __m512 y_ = _mm512_rcp14_ps(d_);                                                                     \
+        _mm512_mul_ps(y_, _mm512_fnmadd_ps(d_, y_, _mm512_set1_ps(2.0f)));                                         \
+    })
+// The int8 layers' SiLU (constants in sk_int8.h; the definition is int8/conv_template.h's silu_generic): vreduceps
+// gives t − ⌊t⌋ and vscalefps p·2^⌊t⌋ (both exact), 1/d is vrcp14ps alone (2^−14 relative).
+#define SK_SILU_INT8_AVX512(x)                                                                                     \
+    ({                                                                                                             \
+        const __m512 x_ = (x);                                                                                     \
+        const __m512 xc_ = _mm512_min_ps(_mm512_max_ps(x_, _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));      \
+        const __m512 t_ = _mm512_mul_ps(xc_, _mm512_set1_ps(-SK_LOG2E));                                         \
+        const __m512 f_ = _mm512_reduce_ps(t_, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);                        \
+        __m512 p_ = _mm512_fmadd_ps(_mm512_set1_ps(sk_silu_c3), f_, _mm512_set1_ps(sk_silu_c2));                  \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(sk_silu_c1));                                                 \
+        p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(sk_silu_c0));                                                 \
+        const __m512 d_ = _mm512_add_ps(_mm512_scalef_ps(p_, t_), _mm512_set1_ps(1.0f));                          \
+        _mm512_mul_ps(x_, _mm512_rcp14_ps(d_));                                                                    \
+    })
+
 #if defined(__AVX512F__)
-/// σ(x) = 1/(1+e^−x) for 16 floats in 13 instructions (the SiLU epilogues' cost). e^−x = 2^t with t = −x·log2 e:
-/// vreduceps gives f = t − ⌊t⌋ ∈ [0, 1), a degree-5 minimax polynomial gives 2^f (9e-8 relative), and vscalefps
-/// multiplies by 2^⌊t⌋, underflowing to exactly 0 for large x (σ = 1 exactly). x is clamped below at −87 so e^−x
-/// stays finite (σ ≥ 1.5e-38, never 0/0). 1/d is vrcp14ps plus one Newton step. Error: the rounding of t costs
-/// |t|·2^−25 relative: σ is within 1.1e-6 relative for x ≥ −20 and 4e-6 below (measured on a dense grid).
-static inline __m512 sk_sigmoid_v(__m512 x) {
-    const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(-SK_LOG2E));
-    const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.8775727e-3f), f, _mm512_set1_ps(8.9893444e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5826318e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4015361e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9315308e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9999994e-1f));
-    const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, t), _mm512_set1_ps(1.0f));
-    const __m512 y = _mm512_rcp14_ps(d);
-    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
-}
-/// The int8 layers' SiLU (sk_int8.h) for the fp32 layers of an int8 model: the VNNI int8 epilogue's instructions.
+/// σ(x) = 1/(1+e^−x), SK_SIGMOID_AVX512.
+static inline __m512 sk_sigmoid_v(__m512 x) { return SK_SIGMOID_AVX512(x); }
+/// The int8 layers' SiLU for the fp32 layers of an int8 model: the VNNI int8 epilogue's instructions.
 static inline __m512 sk_silu_int8_v(__m512 x) { return SK_SILU_INT8_AVX512(x); }
 /// Lane-wise max (Swift's pointwiseMax is scalarised lane by lane here).
 static inline __m512 sk_max_v(__m512 a, __m512 b) { return _mm512_max_ps(a, b); }
