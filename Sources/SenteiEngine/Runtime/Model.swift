@@ -162,13 +162,20 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Turns per-layer timing on (accumulating from now on) and returns the previous totals.
-    public func enableProfiling() { lock.lock(); program.profile = [UInt64](repeating: 0, count: program.steps.count); lock.unlock() }
+    public func enableProfiling() {
+        lock.lock()
+        program.profile = [UInt64](repeating: 0, count: program.steps.count)
+        program.profileMinimum = [UInt64](repeating: .max, count: program.steps.count)
+        lock.unlock()
+    }
 
-    /// Accumulated time per executed step since `enableProfiling()`: (layer name, kind, nanoseconds).
-    public var profile: [(name: String, kind: String, nanoseconds: UInt64)] {
+    /// Time per executed step since `enableProfiling()`: (layer name, kind, accumulated nanoseconds, fastest run).
+    public var profile: [(name: String, kind: String, nanoseconds: UInt64, minimumNanoseconds: UInt64)] {
         guard let times = program.profile else { return [] }
-        return zip(program.steps, times).map {
-            (graph.nodes[$0.node].name, graph.nodes[$0.node].op.kindName + (program.int8?.layers[$0.node] != nil ? " int8" : ""), $1)
+        return program.steps.indices.map { i in
+            let node = program.steps[i].node
+            return (graph.nodes[node].name, graph.nodes[node].op.kindName + (program.int8?.layers[node] != nil ? " int8" : ""),
+                    times[i], program.profileMinimum[i])
         }
     }
 
