@@ -32,6 +32,10 @@ let depthwiseRowCases: [DepthwiseCase] = [
     DepthwiseCase(channels: 2, h: 10, w: 36, kh: 3, kw: 3, stride: (2, 2), pads: (0, 2, 2, 0), activation: 3),
     DepthwiseCase(channels: 2, h: 15, w: 49, kh: 3, kw: 3, stride: (2, 2), pads: (2, 0, 0, 2), activation: 3),
     DepthwiseCase(channels: 2, h: 8, w: 70, kh: 3, kw: 3, stride: (2, 2), pads: (0, 0, 0, 0), activation: 3),
+    // Inputs of 2^18 floats and more: parts split every channel's rows instead of the channels (2, 3, 5 and 8
+    // parts; more parts than rows/8 fall back to the channel split).
+    DepthwiseCase(channels: 16, h: 130, w: 131, kh: 3, kw: 3, stride: (2, 2), activation: 3),
+    DepthwiseCase(channels: 5, h: 229, w: 230, kh: 3, kw: 3, activation: 3, channelPad: 7),
     // Mixed strides: single-row passes only.
     DepthwiseCase(channels: 3, h: 9, w: 45, kh: 3, kw: 3, stride: (2, 1), pads: (1, 0, 1, 2), activation: 3),
     DepthwiseCase(channels: 3, h: 9, w: 45, kh: 3, kw: 3, stride: (1, 2), pads: (0, 1, 1, 1), activation: 3),
