@@ -39,6 +39,32 @@ int sk_has_vnni(void) {
 #endif
 }
 
+// AMX needs the CPU's tile units (CPUID 7.0 EDX bits 24/25), the OS saving tile state (XCR0 bits 17/18) and, on
+// Linux, this process's permission to use it (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA), asked once.
+static int amx_usable;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_probe(void) {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (!((c >> 27) & 1)) return;  // OSXSAVE: xgetbv is usable
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if (((lo >> 17) & 3) != 3) return;
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) != 0) return;
+    const char *off = getenv("SENTEI_AMX");
+    amx_usable = !(off && strcmp(off, "off") == 0);
+#endif
+}
+
+int sk_has_amx(void) {
+    pthread_once(&amx_once, amx_probe);
+    return amx_usable;
+}
+
 int sk_futex_wait(uint32_t *addr, uint32_t expected) {
     long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
     return r == 0 ? 0 : -errno;

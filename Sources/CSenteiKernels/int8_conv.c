@@ -1,6 +1,7 @@
 // The int8 convolution for each ISA: one microkernel per ISA below, the rest of the kernel (im2col, quantizing
 // pack, fp32 epilogue) from int8/conv_template.h compiled under that ISA's target attribute.
 #include "sk_int8.h"
+#include "CSenteiKernels.h"
 #include "sk_vecmath.h"
 #include <immintrin.h>
 #include <stdlib.h>
@@ -85,6 +86,230 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int k
 #include "int8/template_end.h"
 #pragma clang attribute pop
 
+// --- AMX-INT8 (ISA code 3): the VNNI kernels, with GEMMs of k a multiple of 64 and at least 128 on tiles --------
+// A 16 × 48 tile of outputs is three 16×16 int32 accumulator tiles; each step of 64 k loads one weight tile (16
+// output channels × 64 s8, packed by sk_i8_pack_weights_amx) and three activation tiles straight from the VNNI
+// quantizing pack's u8 quad panel (16 quad rows × 16 columns, row stride 192 bytes), and issues three tdpbsud. The
+// accumulators go to the same int32 tile layout the VNNI epilogue reads, so results are bit-identical to VNNI's.
+// Shallower GEMMs stay on VNNI: at k = 64 the tiles gained nothing over VNNI on YOLOX-Nano (its k-64 head convs with
+// 4 and 1 output channels, padded to 16-row tiles, lost 0.011–0.014 ms each); from k 128 they win (one thread, per-step
+// minima: k 512 Conv_175 0.104 → 0.059 ms, k 256 0.065 → 0.044, k 128 0.068 → 0.053).
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,amx-tile,amx-int8"))), apply_to = function)
+#define SK_AMX_MR 16
+#define SK_AMX_NR 48
+
+static int sk_i8_amx_applies(int m, int k) { return m > 0 && k >= 128 && k % 64 == 0 && sk_has_amx(); }
+
+long sk_i8_packed_weight_bytes_amx(int m, int k) {
+    if (!sk_i8_amx_applies(m, k)) return sk_i8_packed_weight_bytes_vnni512(m, k);
+    return (long)((m + SK_AMX_MR - 1) / SK_AMX_MR * SK_AMX_MR) * k;
+}
+
+// Panel p (16 rows), k block b: 16 rows × 64 bytes at ((p·KB + b)·16 + r)·64 (rows past m zero).
+void sk_i8_pack_weights_amx(const int8_t *src, int m, int k, void *dst) {
+    if (!sk_i8_amx_applies(m, k)) { sk_i8_pack_weights_vnni512(src, m, k, dst); return; }
+    int8_t *out = (int8_t *)dst;
+    int blocks = k / 64;
+    for (int p = 0; p < (m + SK_AMX_MR - 1) / SK_AMX_MR; p++)
+        for (int b = 0; b < blocks; b++)
+            for (int r = 0; r < SK_AMX_MR; r++) {
+                int row = p * SK_AMX_MR + r;
+                for (int t = 0; t < 64; t++) *out++ = row < m ? src[(long)row * k + b * 64 + t] : 0;
+            }
+}
+
+long sk_i8_scratch_bytes_amx(int cin, int kh, int kw) {
+    // The VNNI layout plus room for a 16-row int32 tile instead of an 8-row one.
+    return sk_i8_scratch_bytes_vnni512(cin, kh, kw) + (long)(SK_AMX_MR - 8) * SK_AMX_NR * 4;
+}
+
+typedef struct {
+    uint8_t palette, startRow, reserved[14];
+    uint16_t bytesPerRow[16];
+    uint8_t rows[16];
+} sk_amx_tile_config;
+
+// Tiles 0–2 accumulate, 3 holds weights, 4–6 activations: seven 16-row × 64-byte tiles (palette 1).
+static inline void sk_amx_configure(void) {
+    sk_amx_tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 7; t++) { config.rows[t] = 16; config.bytesPerRow[t] = 64; }
+    _tile_loadconfig(&config);
+}
+
+// tile[r·48 + j] = Σ_k a[r][k] · panel(k, j) for 16 rows and 48 columns over `blocks` blocks of 64 k: `a` one
+// weight panel (sk_i8_pack_weights_amx), `panel` u8 quads, group g's 48 columns at g·192 bytes.
+static inline void sk_amx_tile(const int8_t *a, const uint8_t *panel, int blocks, int32_t *tile) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *bp = panel + (long)b * 16 * SK_AMX_NR * 4;
+        _tile_loadd(3, a + (long)b * SK_AMX_MR * 64, 64);
+        _tile_loadd(4, bp, SK_AMX_NR * 4);
+        _tile_loadd(5, bp + 64, SK_AMX_NR * 4);
+        _tile_loadd(6, bp + 128, SK_AMX_NR * 4);
+        _tile_dpbsud(0, 3, 4);
+        _tile_dpbsud(1, 3, 5);
+        _tile_dpbsud(2, 3, 6);
+    }
+    _tile_stored(0, tile, SK_AMX_NR * 4);
+    _tile_stored(1, tile + 16, SK_AMX_NR * 4);
+    _tile_stored(2, tile + 32, SK_AMX_NR * 4);
+}
+
+void sk_i8_conv2d_amx(const sk_i8_conv *p, void *scratch, int ith, int nth) {
+    int k = p->cin * p->kh * p->kw;
+    if (!sk_i8_amx_applies(p->cout, k)) { sk_i8_conv2d_vnni512(p, scratch, ith, nth); return; }
+    int ho = (p->h + p->padTop + p->padBottom - p->dilationH * (p->kh - 1) - 1) / p->strideH + 1;
+    int wo = (p->w + p->padLeft + p->padRight - p->dilationW * (p->kw - 1) - 1) / p->strideW + 1;
+    if (ho <= 0 || wo <= 0) return;
+    const int NR = SK_AMX_NR;
+    int n = ho * wo, kgs = k / 4, blocks = k / 64;
+    int direct = p->kh == 1 && p->kw == 1 && p->strideH == 1 && p->strideW == 1 && p->padTop == 0 &&
+                 p->padLeft == 0 && p->padBottom == 0 && p->padRight == 0 && n >= NR;
+    int panels = (p->cout + SK_AMX_MR - 1) / SK_AMX_MR, strips = (n + NR - 1) / NR;
+    int p0 = 0, p1 = panels, s0 = 0, s1 = strips;
+    if (nth > 1) {
+        // As the VNNI kernel: strips unless panels balance clearly better.
+        long byStrips = (long)((strips + nth - 1) / nth) * panels, byPanels = (long)((panels + nth - 1) / nth) * strips;
+        int useStrips = byStrips * 4 <= byPanels * 5;
+        int total = useStrips ? strips : panels;
+        int base = total / nth, extra = total % nth;
+        int lo = ith * base + (ith < extra ? ith : extra), hi = lo + base + (ith < extra ? 1 : 0);
+        if (useStrips) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
+    }
+    if (p0 >= p1 || s0 >= s1) return;
+    char *bytes = (char *)scratch;
+    float *col = (float *)bytes;
+    uint8_t *panel = (uint8_t *)(bytes + ((long)k * NR * 4 + 63) / 64 * 64);
+    int32_t *tile = (int32_t *)((char *)panel + ((long)kgs * 4 * NR + 63) / 64 * 64);
+    const int8_t *weights = (const int8_t *)p->packedWeights;
+    sk_amx_configure();
+    for (int s = s0; s < s1; s++) {
+        long start;
+        int from, to;
+        if (direct) {
+            start = s * NR < n - NR ? s * NR : n - NR;
+            from = (int)(s * NR - start);
+            to = NR;
+            sk_i8_pack_activations_vnni512(p->input + start, p->inputChannelStride, k, p->inputInvScale,
+                                           p->inputZeroPoint, panel);
+        } else {
+            start = (long)s * NR;
+            from = 0;
+            to = n - s * NR < NR ? n - s * NR : NR;
+            sk_i8_im2col_vnni512(p, wo, s * NR, to, col);
+            sk_i8_pack_activations_vnni512(col, NR, k, p->inputInvScale, p->inputZeroPoint, panel);
+        }
+        for (int pi = p0; pi < p1; pi++) {
+            sk_amx_tile(weights + (long)pi * SK_AMX_MR * k, panel, blocks, tile);
+            int row0 = pi * SK_AMX_MR;
+            sk_i8_epilogue_vnni512(p, tile, row0, p->cout - row0 < SK_AMX_MR ? p->cout - row0 : SK_AMX_MR, from, to,
+                                   start);
+        }
+    }
+    _tile_release();
+}
+
+// The space-to-depth conv (int8/s2d_template.h) on tiles: VNNI's band of quantized s2d rows, and per strip its k
+// groups (48 pixels × 4 u8 at each tap's offset in the band) copied into a contiguous panel, padded with zero
+// groups to a multiple of 64 k, that the tiles load at a fixed stride. YOLOX's stem (k 108 → 128, 16 channels)
+// was bound by VNNI's multiply-adds.
+static long sk_i8_s2d_amx_k(const sk_i8_conv *p, sk_i8_s2d_geometry *g) {
+    if (!sk_has_amx() || !sk_i8_s2d_geometry_make(p, 4, SK_AMX_NR, 1, g)) return 0;
+    long k = ((long)g->kgroups * 4 + 63) / 64 * 64;
+    return k >= 128 ? k : 0;
+}
+
+long sk_i8_s2d_packed_weight_bytes_amx(const sk_i8_conv *p) {
+    sk_i8_s2d_geometry g;
+    long k = sk_i8_s2d_amx_k(p, &g);
+    return k ? sk_i8_packed_weight_bytes_amx(p->cout, (int)k) : sk_i8_s2d_packed_weight_bytes_vnni512(p);
+}
+
+int sk_i8_s2d_pack_weights_amx(const sk_i8_conv *p, const int8_t *w, void *dst) {
+    sk_i8_s2d_geometry g;
+    long k = sk_i8_s2d_amx_k(p, &g);
+    if (!k) return sk_i8_s2d_pack_weights_vnni512(p, w, dst);
+    int8_t *reordered = (int8_t *)calloc((size_t)p->cout * (size_t)k, 1);
+    if (!reordered) return 0;
+    sk_i8_s2d_reorder_weights(p, &g, 4, w, reordered, k);
+    sk_i8_pack_weights_amx(reordered, p->cout, (int)k, dst);
+    free(reordered);
+    return 1;
+}
+
+// Scratch: tap offsets, two quantized lines, the band (as VNNI's), a 16-row int32 tile and the strip's k panel.
+static long sk_i8_s2d_amx_layout(const sk_i8_conv *p, const sk_i8_s2d_geometry *g, long k, long parts[5]) {
+    parts[0] = ((long)g->kgroups * 4 + 63) / 64 * 64;
+    parts[1] = ((2L * p->strideW * g->pitch + 16) + 63) / 64 * 64;
+    parts[2] = ((long)g->groups * g->planeElements + 63) / 64 * 64;
+    parts[3] = (long)SK_AMX_MR * SK_AMX_NR * 4;
+    parts[4] = k / 4 * SK_AMX_NR * 4;
+    return parts[0] + parts[1] + parts[2] + parts[3] + parts[4] + 64;
+}
+
+long sk_i8_s2d_scratch_bytes_amx(const sk_i8_conv *p) {
+    sk_i8_s2d_geometry g;
+    long k = sk_i8_s2d_amx_k(p, &g), parts[5];
+    return k ? sk_i8_s2d_amx_layout(p, &g, k, parts) : sk_i8_s2d_scratch_bytes_vnni512(p);
+}
+
+int sk_i8_s2d_conv2d_amx(const sk_i8_conv *p, void *scratch, int ith, int nth) {
+    sk_i8_s2d_geometry g;
+    long k = sk_i8_s2d_amx_k(p, &g), parts[5];
+    if (!k) return sk_i8_s2d_conv2d_vnni512(p, scratch, ith, nth);
+    if (nth < 1) nth = 1;
+    int y0 = (int)((long)g.ho * ith / nth), y1 = (int)((long)g.ho * (ith + 1) / nth);
+    if (y0 >= y1) return 1;
+    const int NR = SK_AMX_NR;
+    sk_i8_s2d_amx_layout(p, &g, k, parts);
+    char *bytes = (char *)scratch;
+    int32_t *offsets = (int32_t *)bytes;
+    uint8_t *line = (uint8_t *)(bytes += parts[0]);
+    uint8_t *band = (uint8_t *)(bytes += parts[1]);
+    int32_t *tile = (int32_t *)(bytes += parts[2]);
+    uint8_t *panel = (uint8_t *)(bytes += parts[3]);
+    for (int ty = 0; ty < g.ty; ty++)
+        for (int tx = 0; tx < g.tx; tx++)
+            for (int gr = 0; gr < g.groups; gr++)
+                offsets[(ty * g.tx + tx) * g.groups + gr] = (int32_t)(gr * g.planeElements + ((long)ty * g.pitch + tx) * 4);
+    // As VNNI's: padding channels and slack hold zp; the panel's padding groups (zero weights) hold zeros.
+    memset(band, p->inputZeroPoint, (size_t)(g.groups * g.planeElements));
+    memset(panel + (long)g.kgroups * NR * 4, 0, (size_t)((k / 4 - g.kgroups) * NR * 4));
+    const int8_t *weights = (const int8_t *)p->packedWeights;
+    int panels = (p->cout + SK_AMX_MR - 1) / SK_AMX_MR, blocks = (int)(k / 64);
+    sk_amx_configure();
+    for (int oy0 = y0; oy0 < y1; oy0 += g.band) {
+        int rows = y1 - oy0 < g.band ? y1 - oy0 : g.band;
+        sk_i8_s2d_build_band_vnni512(p, &g, oy0, rows + g.ty - 1, band, line);
+        long total = (long)rows * g.pitch;
+        for (long m0 = 0; m0 < total; m0 += NR) {
+            const uint8_t *b = band + m0 * 4;
+            for (int gi = 0; gi < g.kgroups; gi++) memcpy(panel + (long)gi * NR * 4, b + offsets[gi], (size_t)NR * 4);
+            long m1 = m0 + NR < total ? m0 + NR : total;
+            for (int pi = 0; pi < panels; pi++) {
+                sk_amx_tile(weights + (long)pi * SK_AMX_MR * k, panel, blocks, tile);
+                int row0 = pi * SK_AMX_MR, prows = p->cout - row0 < SK_AMX_MR ? p->cout - row0 : SK_AMX_MR;
+                // One epilogue call per output row the strip touches, skipping the pitch's extra columns.
+                for (long r = m0 / g.pitch; r * g.pitch < m1; r++) {
+                    long s0 = r * g.pitch > m0 ? r * g.pitch : m0, e = r * g.pitch + g.wo < m1 ? r * g.pitch + g.wo : m1;
+                    if (s0 >= e) continue;
+                    sk_i8_epilogue_vnni512(p, tile + (s0 - m0), row0, prows, 0, (int)(e - s0),
+                                           (long)(oy0 + r) * g.wo + (s0 - r * g.pitch));
+                }
+            }
+        }
+    }
+    _tile_release();
+    return 1;
+}
+#undef SK_AMX_MR
+#undef SK_AMX_NR
+#pragma clang attribute pop
+
 // --- AVX2: 4 rows × 24 columns, vpmaddwd on s16 activation pairs × broadcast s16 weight pairs (exact: no
 // vpmaddubsw saturation) ----------------------------------------------------------------------------------------
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi2"))), apply_to = function)
@@ -158,6 +383,7 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_generic(int k
 // --- Dispatch by ISA code (chosen once by the engine; a switch per call, not per tile) -------------------------
 long sk_i8_packed_weight_bytes(int isa, int m, int k) {
     switch (isa) {
+    case 3: return sk_i8_packed_weight_bytes_amx(m, k);
     case 2: return sk_i8_packed_weight_bytes_vnni512(m, k);
     case 1: return sk_i8_packed_weight_bytes_avx2(m, k);
     default: return sk_i8_packed_weight_bytes_generic(m, k);
@@ -166,6 +392,7 @@ long sk_i8_packed_weight_bytes(int isa, int m, int k) {
 
 void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst) {
     switch (isa) {
+    case 3: sk_i8_pack_weights_amx(src, m, k, dst); break;
     case 2: sk_i8_pack_weights_vnni512(src, m, k, dst); break;
     case 1: sk_i8_pack_weights_avx2(src, m, k, dst); break;
     default: sk_i8_pack_weights_generic(src, m, k, dst); break;
@@ -174,6 +401,7 @@ void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst) {
 
 long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw) {
     switch (isa) {
+    case 3: return sk_i8_scratch_bytes_amx(cin, kh, kw);
     case 2: return sk_i8_scratch_bytes_vnni512(cin, kh, kw);
     case 1: return sk_i8_scratch_bytes_avx2(cin, kh, kw);
     default: return sk_i8_scratch_bytes_generic(cin, kh, kw);
@@ -182,6 +410,7 @@ long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw) {
 
 void sk_i8_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth) {
     switch (isa) {
+    case 3: sk_i8_conv2d_amx(p, scratch, ith, nth); break;
     case 2: sk_i8_conv2d_vnni512(p, scratch, ith, nth); break;
     case 1: sk_i8_conv2d_avx2(p, scratch, ith, nth); break;
     default: sk_i8_conv2d_generic(p, scratch, ith, nth); break;
@@ -195,6 +424,7 @@ int sk_i8_s2d_supported(const sk_i8_conv *p) {
 
 long sk_i8_s2d_packed_weight_bytes(int isa, const sk_i8_conv *p) {
     switch (isa) {
+    case 3: return sk_i8_s2d_packed_weight_bytes_amx(p);
     case 2: return sk_i8_s2d_packed_weight_bytes_vnni512(p);
     case 1: return sk_i8_s2d_packed_weight_bytes_avx2(p);
     default: return sk_i8_s2d_packed_weight_bytes_generic(p);
@@ -203,6 +433,7 @@ long sk_i8_s2d_packed_weight_bytes(int isa, const sk_i8_conv *p) {
 
 int sk_i8_s2d_pack_weights(int isa, const sk_i8_conv *p, const int8_t *weights, void *dst) {
     switch (isa) {
+    case 3: return sk_i8_s2d_pack_weights_amx(p, weights, dst);
     case 2: return sk_i8_s2d_pack_weights_vnni512(p, weights, dst);
     case 1: return sk_i8_s2d_pack_weights_avx2(p, weights, dst);
     default: return sk_i8_s2d_pack_weights_generic(p, weights, dst);
@@ -211,6 +442,7 @@ int sk_i8_s2d_pack_weights(int isa, const sk_i8_conv *p, const int8_t *weights, 
 
 long sk_i8_s2d_scratch_bytes(int isa, const sk_i8_conv *p) {
     switch (isa) {
+    case 3: return sk_i8_s2d_scratch_bytes_amx(p);
     case 2: return sk_i8_s2d_scratch_bytes_vnni512(p);
     case 1: return sk_i8_s2d_scratch_bytes_avx2(p);
     default: return sk_i8_s2d_scratch_bytes_generic(p);
@@ -219,6 +451,7 @@ long sk_i8_s2d_scratch_bytes(int isa, const sk_i8_conv *p) {
 
 int sk_i8_s2d_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth) {
     switch (isa) {
+    case 3: return sk_i8_s2d_conv2d_amx(p, scratch, ith, nth);
     case 2: return sk_i8_s2d_conv2d_vnni512(p, scratch, ith, nth);
     case 1: return sk_i8_s2d_conv2d_avx2(p, scratch, ith, nth);
     default: return sk_i8_s2d_conv2d_generic(p, scratch, ith, nth);
@@ -227,7 +460,7 @@ int sk_i8_s2d_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int n
 
 void sk_i8_silu(int isa, const float *x, float *y, long n) {
     switch (isa) {
-    case 2: sk_i8_silu_vnni512(x, y, n); break;
+    case 3: case 2: sk_i8_silu_vnni512(x, y, n); break;
     case 1: sk_i8_silu_avx2(x, y, n); break;
     default: sk_i8_silu_generic(x, y, n); break;
     }
@@ -235,7 +468,7 @@ void sk_i8_silu(int isa, const float *x, float *y, long n) {
 
 void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup) {
     switch (isa) {
-    case 2: *rows = 8; *columns = 48; *kgroup = 4; break;
+    case 3: case 2: *rows = 8; *columns = 48; *kgroup = 4; break;
     case 1: *rows = 4; *columns = 24; *kgroup = 2; break;
     default: *rows = 4; *columns = 16; *kgroup = 4; break;
     }

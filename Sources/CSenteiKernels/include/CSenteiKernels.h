@@ -14,6 +14,9 @@
 int sk_best_isa(void);
 /// 1 when the CPU has AVX512-VNNI (int8 dot products).
 int sk_has_vnni(void);
+/// 1 when AMX-INT8 tiles can be used here: CPU, OS tile state, and this process's permission (asked on the first
+/// call); `SENTEI_AMX=off` says 0.
+int sk_has_amx(void);
 /// dst[c·dstLd + r] = src[r·srcLd + c] for r < rows, c < cols: a plane transposed in 16×16 blocks, in registers when
 /// isa ≥ 2 (AVX-512; the caller passes KernelISA), else a scalar loop over the same blocks.
 void sk_transpose_f32(const float *src, long srcLd, float *dst, long dstLd, long rows, long cols, int isa);

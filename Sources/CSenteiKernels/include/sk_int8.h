@@ -35,7 +35,8 @@ typedef struct sk_i8_conv {
     int activation;
 } sk_i8_conv;
 
-/// Kernel ISA codes: 0 portable C, 1 AVX2 (vpmaddwd on 16-bit pairs), 2 AVX-512 VNNI (vpdpbusd).
+/// Kernel ISA codes: 0 portable C, 1 AVX2 (vpmaddwd on 16-bit pairs), 2 AVX-512 VNNI (vpdpbusd), 3 VNNI with AMX-INT8
+/// tiles for GEMMs of k a multiple of 64 and at least 128 (where sk_has_amx(); the rest as 2).
 /// Bytes needed for packed weights of an m×k matrix.
 long sk_i8_packed_weight_bytes(int isa, int m, int k);
 /// Packs row-major s8 weights (m×k) into the ISA's panel layout (rows past m and k past K are zero).

@@ -59,4 +59,21 @@ static inline int sk_i8_s2d_geometry_make(const sk_i8_conv *p, int kg, int nr, i
     g->planeElements = ((long)(g->band + g->ty - 1) * g->pitch + nr + g->tx) * kg;
     return 1;
 }
+/// The [cout][cin][kh][kw] s8 weights in the s2d GEMM's k order: (tap row, tap column, group), then the kg channels
+/// of the group, zero for padding channels and for taps outside the kernel. `reordered` holds cout × ldk bytes
+/// (ldk ≥ kgroups·kg), zeroed by the caller.
+static inline void sk_i8_s2d_reorder_weights(const sk_i8_conv *p, const sk_i8_s2d_geometry *g, int kg, const int8_t *w,
+                                             int8_t *reordered, long ldk) {
+    int sh = p->strideH, sw = p->strideW;
+    for (int co = 0; co < p->cout; co++)
+        for (int ty = 0; ty < g->ty; ty++)
+            for (int tx = 0; tx < g->tx; tx++)
+                for (int ch = 0; ch < g->channels; ch++) {
+                    int c = ch / (sh * sw), ry = ch / sw % sh, rx = ch % sw;
+                    int ky = sh * (ty + g->qy0) + ry + p->padTop, kx = sw * (tx + g->qx0) + rx + p->padLeft;
+                    if (ky < 0 || ky >= p->kh || kx < 0 || kx >= p->kw) continue;
+                    int column = ((ty * g->tx + tx) * g->groups + ch / kg) * kg + ch % kg;
+                    reordered[(long)co * ldk + column] = w[(((long)co * p->cin + c) * p->kh + ky) * p->kw + kx];
+                }
+}
 #endif

@@ -13,25 +13,15 @@ long SK_FN(s2d_packed_weight_bytes)(const sk_i8_conv *p) {
     return SK_FN(packed_weight_bytes)(p->cout, g.kgroups * KG);
 }
 
-// Reorders the [cout][cin][kh][kw] s8 weights into the GEMM's k order ((tap row, tap column, group), then the KG
-// channels of the group; zero for padding channels and for taps outside the kernel) and packs them as the generic
-// conv packs its own.
+// Reorders the weights into the GEMM's k order (sk_i8_s2d_reorder_weights) and packs them as the generic conv packs
+// its own.
 int SK_FN(s2d_pack_weights)(const sk_i8_conv *p, const int8_t *w, void *dst) {
     sk_i8_s2d_geometry g;
     if (!SK_FN(s2d_geometry)(p, &g)) return 0;
-    int k = g.kgroups * KG, sh = p->strideH, sw = p->strideW;
+    int k = g.kgroups * KG;
     int8_t *reordered = (int8_t *)calloc((size_t)p->cout * (size_t)k, 1);
     if (!reordered) return 0;
-    for (int co = 0; co < p->cout; co++)
-        for (int ty = 0; ty < g.ty; ty++)
-            for (int tx = 0; tx < g.tx; tx++)
-                for (int ch = 0; ch < g.channels; ch++) {
-                    int c = ch / (sh * sw), ry = ch / sw % sh, rx = ch % sw;
-                    int ky = sh * (ty + g.qy0) + ry + p->padTop, kx = sw * (tx + g.qx0) + rx + p->padLeft;
-                    if (ky < 0 || ky >= p->kh || kx < 0 || kx >= p->kw) continue;
-                    int column = ((ty * g.tx + tx) * g.groups + ch / KG) * KG + ch % KG;
-                    reordered[(long)co * k + column] = w[(((long)co * p->cin + c) * p->kh + ky) * p->kw + kx];
-                }
+    sk_i8_s2d_reorder_weights(p, &g, KG, w, reordered, k);
     SK_FN(pack_weights)(reordered, p->cout, k, dst);
     free(reordered);
     return 1;

@@ -4,22 +4,26 @@ import CSenteiKernels
 /// kernel ISA so that SENTEI_ISA lowers both: AVX-512 with VNNI → vpdpbusd; AVX-512 without VNNI or AVX2 →
 /// vpmaddwd on 16-bit pairs; baseline → portable C.
 package enum Int8ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
-    case portable = 0, avx2 = 1, avx512vnni = 2
+    /// `amx`: the VNNI kernels, with AMX-INT8 tiles for the GEMMs of k a multiple of 64 and ≥ 128.
+    case portable = 0, avx2 = 1, avx512vnni = 2, amx = 3
 
     package init(_ isa: KernelISA) {
         switch isa {
-        case .avx512: self = sk_has_vnni() != 0 ? .avx512vnni : .avx2
+        case .avx512: self = sk_has_vnni() == 0 ? .avx2 : sk_has_amx() != 0 ? .amx : .avx512vnni
         case .avx2: self = .avx2
         case .base: self = .portable
         }
     }
 
-    /// The kernel set the engine runs here (from KernelISA.best, so SENTEI_ISA lowers it).
+    /// The kernel set the engine runs here (from KernelISA.best, so SENTEI_ISA lowers it; SENTEI_AMX=off keeps
+    /// VNNI alone).
     package static let best = Int8ISA(KernelISA.best)
 
-    /// Every int8 kernel set this CPU runs (for tests), lowest first.
+    /// Every int8 kernel set this CPU runs (for tests), lowest first: VNNI alone as well as with AMX.
     package static var supported: [Int8ISA] {
-        Array(Set(KernelISA.supported.map(Int8ISA.init))).sorted { $0.rawValue < $1.rawValue }
+        var sets = Set(KernelISA.supported.map(Int8ISA.init))
+        if sets.contains(.amx) { sets.insert(.avx512vnni) }
+        return sets.sorted { $0.rawValue < $1.rawValue }
     }
 
     package var description: String {
@@ -27,6 +31,7 @@ package enum Int8ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .portable: "int8-portable"
         case .avx2: "int8-avx2"
         case .avx512vnni: "int8-vnni"
+        case .amx: "int8-vnni+amx"
         }
     }
 
