@@ -79,7 +79,41 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int k
     }
 }
 #define SK_MICRO_BODY sk_i8_micro_body_vnni512
+// Whole tiles skip the int32 tile in memory: the epilogue (the template's, row by row) runs on the accumulators.
+static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0);
+#define SK_MICRO_FUSED sk_i8_micro_fused_vnni512
 #include "int8/conv_template.h"
+static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0) {
+    __m512i c[MR][3];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_si512();
+    for (int g = 0; g < kgs; g++) {
+        const uint8_t *bg = b + (long)g * KG * NR;
+        __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 64), b2 = _mm512_loadu_si512(bg + 128);
+        for (int r = 0; r < MR; r++) {
+            int32_t quad;
+            memcpy(&quad, a + 4 * r, 4);
+            __m512i ar = _mm512_set1_epi32(quad);
+            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, ar);
+            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, ar);
+            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b2, ar);
+        }
+        a += 4 * MR;
+    }
+    for (int r = 0; r < MR; r++) {
+        int co = row0 + r;
+        const __m512 sc = _mm512_set1_ps(p->scale[co]), bias = _mm512_set1_ps(p->bias[co]);
+        const __m512i off = _mm512_set1_epi32(p->rowOffset[co]);
+        float *out = p->output + co * p->outputChannelStride + col0;
+        const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
+        for (int v = 0; v < 3; v++) {
+            // The template epilogue's arithmetic: (acc − off) converted, · scale + bias, activation, + residual.
+            VF y = (VF)_mm512_cvtepi32_ps(_mm512_sub_epi32(c[r][v], off)) * (VF)sc + (VF)bias;
+            y = SK_FN(activate)(y, p->activation);
+            if (res) y += SK_FN(loadf)(res + 16 * v);
+            SK_FN(storef)(out + 16 * v, y);
+        }
+    }
+}
 #include "int8/s2d_template.h"
 #include "int8/template_end.h"
 #pragma clang attribute pop

@@ -10,6 +10,7 @@
 //   SK_PACK_QUADS(src, ld, inv, zp, dst) (optional, KG 4) one full group's NR columns: the four k rows at src,
 //                src + ld, … quantized into u8 quads at dst, exactly as the generic loop below
 //   SK_FN(micro_at)(kgroups, a, b, const int32_t *offsets, tile)  the same with group g's block at b + offsets[g]
+//   SK_MICRO_FUSED(kgroups, a, b, p, row0, col0) (optional) a whole MR × NR tile, epilogue included, from registers
 // Everything here is static except conv2d, silu and the two packing entry points. int8/template_end.h undefines the
 // parameters, after int8/s2d_template.h has used them too.
 
@@ -265,6 +266,13 @@ void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
         }
         for (int pi = p0; pi < p1; pi++) {
             int row0 = pi * MR;
+#ifdef SK_MICRO_FUSED
+            // A whole tile: the ISA's microkernel finishes it from its accumulator registers.
+            if (from == 0 && to == NR && p->cout - row0 >= MR) {
+                SK_MICRO_FUSED(kgs, weights + (long)pi * MR * kgs * KG, panel, p, row0, start);
+                continue;
+            }
+#endif
             SK_FN(micro)(kgs, weights + (long)pi * MR * kgs * KG, panel, tile);
             SK_FN(epilogue)(p, tile, row0, p->cout - row0 < MR ? p->cout - row0 : MR, from, to, start);
         }

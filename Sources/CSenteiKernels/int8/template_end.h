@@ -15,3 +15,4 @@
 #undef SK_SILU
 #undef SK_PACK_QUADS
 #undef SK_MICRO_BODY
+#undef SK_MICRO_FUSED
