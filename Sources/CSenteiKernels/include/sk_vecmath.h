@@ -38,12 +38,14 @@
         _mm512_mul_ps(y_, _mm512_fnmadd_ps(d_, y_, _mm512_set1_ps(2.0f)));                                         \
     })
 // The int8 layers' SiLU (constants in sk_int8.h; the definition is int8/conv_template.h's silu_generic): vreduceps
-// gives t − ⌊t⌋ and vscalefps p·2^⌊t⌋ (both exact), 1/d is vrcp14ps alone (2^−14 relative).
+// gives t − ⌊t⌋ and vscalefps p·2^⌊t⌋ (both exact), 1/d is vrcp14ps alone (2^−14 relative). No ±80 clamp: vscalefps
+// saturates where the definition's exponent bits would overflow (x < −88: d = ∞, 1/d = 0, y = −0 where the definition
+// gives about −1e−33; x > 80 underflows to d = 1 as the clamp does), for the finite inputs a conv epilogue has. Two
+// instructions less per vector, each ~0.1 ms a frame on int8 YOLOX-Nano.
 #define SK_SILU_INT8_AVX512(x)                                                                                     \
     ({                                                                                                             \
         const __m512 x_ = (x);                                                                                     \
-        const __m512 xc_ = _mm512_min_ps(_mm512_max_ps(x_, _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));      \
-        const __m512 t_ = _mm512_mul_ps(xc_, _mm512_set1_ps(-SK_LOG2E));                                         \
+        const __m512 t_ = _mm512_mul_ps(x_, _mm512_set1_ps(-SK_LOG2E));                                          \
         const __m512 f_ = _mm512_reduce_ps(t_, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);                        \
         __m512 p_ = _mm512_fmadd_ps(_mm512_set1_ps(sk_silu_c3), f_, _mm512_set1_ps(sk_silu_c2));                  \
         p_ = _mm512_fmadd_ps(p_, f_, _mm512_set1_ps(sk_silu_c1));                                                 \

@@ -216,7 +216,7 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
             for (int t = 0; t < to - j; t++) a[t] = acc[j + t];
             VF y = __builtin_convertvector(SK_FN(loadi)(a) - off, VF) * sc + b;
             y = SK_FN(activate)(y, p->activation);
-            for (int t = 0; t < to - j; t++) out[j + t] = y[t] + (res ? res[j + t] : 0.0f);
+            for (int t = 0; t < to - j; t++) out[j + t] = res ? y[t] + res[j + t] : y[t];  // no + 0: keeps a −0
         }
     }
 }
