@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include "int8/conv_plan.h"
 #include "int8/s2d_geometry.h"
 
 // Group g's activation block in a microkernel: contiguous panels (offsets NULL, a constant after inlining, so the
@@ -55,9 +56,9 @@ static inline __m512i sk_i8_quads_vnni512(const float *src, long ld, __m512 inv,
         for (int j_ = 0; j_ < NR; j_ += 16)                                                                        \
             _mm512_storeu_si512((dst) + j_, sk_i8_quads_vnni512((src) + j_, (ld), inv_, hi_, zp_));               \
     } while (0)
-static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int kgs, const int8_t *a, const uint8_t *b,
-                                                                           const int32_t *offsets, int32_t *tile) {
-    __m512i c[MR][3];
+// c[r][v] = Σ over kgs groups of weight quad a[g][r] · activation quads of group g's columns 16v..16v+15.
+static inline __attribute__((always_inline)) void sk_i8_accumulate_vnni512(int kgs, const int8_t *a, const uint8_t *b,
+                                                                          const int32_t *offsets, __m512i c[MR][3]) {
     for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_si512();
     for (int g = 0; g < kgs; g++) {
         const uint8_t *bg = SK_GROUP(b, offsets, g);
@@ -72,6 +73,11 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int k
         }
         a += 4 * MR;
     }
+}
+static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int kgs, const int8_t *a, const uint8_t *b,
+                                                                           const int32_t *offsets, int32_t *tile) {
+    __m512i c[MR][3];
+    sk_i8_accumulate_vnni512(kgs, a, b, offsets, c);
     for (int r = 0; r < MR; r++) {
         _mm512_storeu_si512(tile + r * NR, c[r][0]);
         _mm512_storeu_si512(tile + r * NR + 16, c[r][1]);
@@ -85,20 +91,7 @@ static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b
 #include "int8/conv_template.h"
 static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0) {
     __m512i c[MR][3];
-    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_si512();
-    for (int g = 0; g < kgs; g++) {
-        const uint8_t *bg = b + (long)g * KG * NR;
-        __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 64), b2 = _mm512_loadu_si512(bg + 128);
-        for (int r = 0; r < MR; r++) {
-            int32_t quad;
-            memcpy(&quad, a + 4 * r, 4);
-            __m512i ar = _mm512_set1_epi32(quad);
-            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, ar);
-            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, ar);
-            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b2, ar);
-        }
-        a += 4 * MR;
-    }
+    sk_i8_accumulate_vnni512(kgs, a, b, 0, c);
     for (int r = 0; r < MR; r++) {
         int co = row0 + r;
         const __m512 sc = _mm512_set1_ps(p->scale[co]), bias = _mm512_set1_ps(p->bias[co]);
@@ -194,49 +187,21 @@ static inline void sk_amx_tile(const int8_t *a, const uint8_t *panel, int blocks
 void sk_i8_conv2d_amx(const sk_i8_conv *p, void *scratch, int ith, int nth) {
     int k = p->cin * p->kh * p->kw;
     if (!sk_i8_amx_applies(p->cout, k)) { sk_i8_conv2d_vnni512(p, scratch, ith, nth); return; }
-    int ho = (p->h + p->padTop + p->padBottom - p->dilationH * (p->kh - 1) - 1) / p->strideH + 1;
-    int wo = (p->w + p->padLeft + p->padRight - p->dilationW * (p->kw - 1) - 1) / p->strideW + 1;
-    if (ho <= 0 || wo <= 0) return;
-    const int NR = SK_AMX_NR;
-    int n = ho * wo, kgs = k / 4, blocks = k / 64;
-    int direct = p->kh == 1 && p->kw == 1 && p->strideH == 1 && p->strideW == 1 && p->padTop == 0 &&
-                 p->padLeft == 0 && p->padBottom == 0 && p->padRight == 0 && n >= NR;
-    int panels = (p->cout + SK_AMX_MR - 1) / SK_AMX_MR, strips = (n + NR - 1) / NR;
-    int p0 = 0, p1 = panels, s0 = 0, s1 = strips;
-    if (nth > 1) {
-        // As the VNNI kernel: strips unless panels balance clearly better.
-        long byStrips = (long)((strips + nth - 1) / nth) * panels, byPanels = (long)((panels + nth - 1) / nth) * strips;
-        int useStrips = byStrips * 4 <= byPanels * 5;
-        int total = useStrips ? strips : panels;
-        int base = total / nth, extra = total % nth;
-        int lo = ith * base + (ith < extra ? ith : extra), hi = lo + base + (ith < extra ? 1 : 0);
-        if (useStrips) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
-    }
-    if (p0 >= p1 || s0 >= s1) return;
+    sk_i8_conv_plan plan;
+    if (!sk_i8_conv_plan_make(p, SK_AMX_MR, SK_AMX_NR, ith, nth, &plan)) return;
+    // VNNI's scratch layout (im2col columns, quad panel) with a 16-row tile.
     char *bytes = (char *)scratch;
     float *col = (float *)bytes;
-    uint8_t *panel = (uint8_t *)(bytes + ((long)k * NR * 4 + 63) / 64 * 64);
-    int32_t *tile = (int32_t *)((char *)panel + ((long)kgs * 4 * NR + 63) / 64 * 64);
+    uint8_t *panel = (uint8_t *)(bytes + ((long)k * SK_AMX_NR * 4 + 63) / 64 * 64);
+    int32_t *tile = (int32_t *)((char *)panel + ((long)k * SK_AMX_NR + 63) / 64 * 64);
     const int8_t *weights = (const int8_t *)p->packedWeights;
     sk_amx_configure();
-    for (int s = s0; s < s1; s++) {
+    for (int s = plan.s0; s < plan.s1; s++) {
         long start;
         int from, to;
-        if (direct) {
-            start = s * NR < n - NR ? s * NR : n - NR;
-            from = (int)(s * NR - start);
-            to = NR;
-            sk_i8_pack_activations_vnni512(p->input + start, p->inputChannelStride, k, p->inputInvScale,
-                                           p->inputZeroPoint, panel);
-        } else {
-            start = (long)s * NR;
-            from = 0;
-            to = n - s * NR < NR ? n - s * NR : NR;
-            sk_i8_im2col_vnni512(p, wo, s * NR, to, col);
-            sk_i8_pack_activations_vnni512(col, NR, k, p->inputInvScale, p->inputZeroPoint, panel);
-        }
-        for (int pi = p0; pi < p1; pi++) {
-            sk_amx_tile(weights + (long)pi * SK_AMX_MR * k, panel, blocks, tile);
+        sk_i8_pack_strip_vnni512(p, &plan, s, col, panel, &start, &from, &to);
+        for (int pi = plan.p0; pi < plan.p1; pi++) {
+            sk_amx_tile(weights + (long)pi * SK_AMX_MR * k, panel, k / 64, tile);
             int row0 = pi * SK_AMX_MR;
             sk_i8_epilogue_vnni512(p, tile, row0, p->cout - row0 < SK_AMX_MR ? p->cout - row0 : SK_AMX_MR, from, to,
                                    start);

@@ -221,50 +221,40 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
     }
 }
 
-void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
-    int ho = (p->h + p->padTop + p->padBottom - p->dilationH * (p->kh - 1) - 1) / p->strideH + 1;
-    int wo = (p->w + p->padLeft + p->padRight - p->dilationW * (p->kw - 1) - 1) / p->strideW + 1;
-    if (ho <= 0 || wo <= 0 || p->cout <= 0) return;
-    int n = ho * wo, k = p->cin * p->kh * p->kw, kgs = (k + KG - 1) / KG;
-    // A 1×1 stride-1 unpadded conv reads its GEMM rows straight from the input; the last strip is shifted left to
-    // end at n so every strip is full (its overlap with the previous one is recomputed, not stored twice).
-    int direct = p->kh == 1 && p->kw == 1 && p->strideH == 1 && p->strideW == 1 && p->padTop == 0 &&
-                 p->padLeft == 0 && p->padBottom == 0 && p->padRight == 0 && n >= NR;
-    int panels = (p->cout + MR - 1) / MR, strips = (n + NR - 1) / NR;
-    int p0 = 0, p1 = panels, s0 = 0, s1 = strips;
-    if (nth > 1) {
-        // Split strips (shared activation packing, and each part stays on the pixels it made in the layer before)
-        // unless splitting panels balances clearly better (small n, large m), as splitTiles in the fp32 kernels.
-        long byStrips = (long)((strips + nth - 1) / nth) * panels, byPanels = (long)((panels + nth - 1) / nth) * strips;
-        int useStrips = byStrips * 4 <= byPanels * 5;
-        int total = useStrips ? strips : panels;
-        int base = total / nth, extra = total % nth;
-        int lo = ith * base + (ith < extra ? ith : extra), hi = lo + base + (ith < extra ? 1 : 0);
-        if (useStrips) { s0 = lo; s1 = hi; } else { p0 = lo; p1 = hi; }
+// Quantizes strip s of the plan into `panel` (through `col`, im2col, unless the conv is direct): the strip's first
+// output pixel `start` and the columns from ..< to of it that this strip stores. A direct conv's last strip is
+// shifted left to end at n so every strip is full (its overlap with the previous one is recomputed, not stored twice).
+static void SK_FN(pack_strip)(const sk_i8_conv *p, const sk_i8_conv_plan *plan, int s, float *col, BTYPE *panel,
+                              long *start, int *from, int *to) {
+    if (plan->direct) {
+        *start = s * NR < plan->n - NR ? s * NR : plan->n - NR;
+        *from = (int)(s * NR - *start);
+        *to = NR;
+        SK_FN(pack_activations)(p->input + *start, p->inputChannelStride, plan->k, p->inputInvScale,
+                                p->inputZeroPoint, panel);
+    } else {
+        *start = (long)s * NR;
+        *from = 0;
+        *to = plan->n - s * NR < NR ? plan->n - s * NR : NR;
+        SK_FN(im2col)(p, plan->wo, s * NR, *to, col);
+        SK_FN(pack_activations)(col, NR, plan->k, p->inputInvScale, p->inputZeroPoint, panel);
     }
-    if (p0 >= p1 || s0 >= s1) return;
+}
+
+void SK_FN(conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
+    sk_i8_conv_plan plan;
+    if (!sk_i8_conv_plan_make(p, MR, NR, ith, nth, &plan)) return;
+    int k = plan.k, kgs = (k + KG - 1) / KG;
     char *bytes = (char *)scratch;
     float *col = (float *)bytes;
     BTYPE *panel = (BTYPE *)(bytes + ((long)k * NR * 4 + 63) / 64 * 64);
     int32_t *tile = (int32_t *)((char *)panel + ((long)kgs * KG * NR * (long)sizeof(BTYPE) + 63) / 64 * 64);
     const ATYPE *weights = (const ATYPE *)p->packedWeights;
-    for (int s = s0; s < s1; s++) {
+    for (int s = plan.s0; s < plan.s1; s++) {
         long start;
         int from, to;
-        if (direct) {
-            start = s * NR < n - NR ? s * NR : n - NR;
-            from = (int)(s * NR - start);
-            to = NR;
-            SK_FN(pack_activations)(p->input + start, p->inputChannelStride, k, p->inputInvScale, p->inputZeroPoint,
-                                    panel);
-        } else {
-            start = (long)s * NR;
-            from = 0;
-            to = n - s * NR < NR ? n - s * NR : NR;
-            SK_FN(im2col)(p, wo, s * NR, to, col);
-            SK_FN(pack_activations)(col, NR, k, p->inputInvScale, p->inputZeroPoint, panel);
-        }
-        for (int pi = p0; pi < p1; pi++) {
+        SK_FN(pack_strip)(p, &plan, s, col, panel, &start, &from, &to);
+        for (int pi = plan.p0; pi < plan.p1; pi++) {
             int row0 = pi * MR;
 #ifdef SK_MICRO_FUSED
             // A whole tile: the ISA's microkernel finishes it from its accumulator registers.
