@@ -61,7 +61,7 @@ final class Program: @unchecked Sendable {
         sk_release_free_memory()
     }
 
-    /// Per-step accumulated nanoseconds when profiling is on (`SENTEI_PROFILE=1`, or `sentei bench --profile`).
+    /// Per-step accumulated nanoseconds once `Model.enableProfiling()` (`sentei bench --profile`) turned profiling on.
     var profile: [UInt64]?
     /// Per-step fastest run while profiling: on a shared host the mean carries other tenants' time, the minimum is
     /// what the step itself costs.
