@@ -85,6 +85,10 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int k
     }
 }
 #define SK_MICRO_BODY sk_i8_micro_body_vnni512
+#define SK_FIRST_MASK(n) ((__mmask16)((1u << (n)) - 1))
+#define SK_LOADI_FIRST(p, n) ((VI)_mm512_maskz_loadu_epi32(SK_FIRST_MASK(n), (p)))
+#define SK_LOADF_FIRST(p, n) ((VF)_mm512_maskz_loadu_ps(SK_FIRST_MASK(n), (p)))
+#define SK_STOREF_FIRST(p, v, n) _mm512_mask_storeu_ps((p), SK_FIRST_MASK(n), (__m512)(v))
 // Whole tiles skip the int32 tile in memory: the epilogue (the template's, row by row) runs on the accumulators.
 static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0);
 #define SK_MICRO_FUSED sk_i8_micro_fused_vnni512
@@ -109,6 +113,7 @@ static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b
 }
 #include "int8/s2d_template.h"
 #include "int8/template_end.h"
+#undef SK_FIRST_MASK
 #pragma clang attribute pop
 
 // --- AMX-INT8 (ISA code 3): the VNNI kernels, with GEMMs of k a multiple of 64 and at least 128 on tiles --------

@@ -11,6 +11,7 @@
 //                src + ld, … quantized into u8 quads at dst, exactly as the generic loop below
 //   SK_FN(micro_at)(kgroups, a, b, const int32_t *offsets, tile)  the same with group g's block at b + offsets[g]
 //   SK_MICRO_FUSED(kgroups, a, b, p, row0, col0) (optional) a whole MR × NR tile, epilogue included, from registers
+//   SK_LOADI_FIRST(p, n), SK_LOADF_FIRST(p, n), SK_STOREF_FIRST(p, v, n) (optional) masked moves of a vector's first n lanes
 // Everything here is static except conv2d, silu and the two packing entry points. int8/template_end.h undefines the
 // parameters, after int8/s2d_template.h has used them too.
 
@@ -31,6 +32,27 @@ static inline VF SK_FN(splat)(float v) { VF r = v; return r; }
 static inline VF SK_FN(loadf)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void SK_FN(storef)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
 static inline VI SK_FN(loadi)(const int32_t *p) { VI v; __builtin_memcpy(&v, p, sizeof v); return v; }
+// The first n (1 … VW − 1) lanes of a vector, the rest zero, and storing only them: element by element unless the
+// ISA has masked moves (SK_LOADI_FIRST, SK_LOADF_FIRST, SK_STOREF_FIRST). The image stem's strips end mid-vector at
+// every row end, so its epilogue takes this path on about one tile row in four.
+#ifndef SK_LOADI_FIRST
+static inline VI SK_FN(loadi_first)(const int32_t *p, int n) {
+    int32_t a[VW] = {0};
+    for (int t = 0; t < n; t++) a[t] = p[t];
+    return SK_FN(loadi)(a);
+}
+static inline VF SK_FN(loadf_first)(const float *p, int n) {
+    float a[VW] = {0};
+    for (int t = 0; t < n; t++) a[t] = p[t];
+    return SK_FN(loadf)(a);
+}
+static inline void SK_FN(storef_first)(float *p, VF v, int n) {
+    for (int t = 0; t < n; t++) p[t] = v[t];
+}
+#define SK_LOADI_FIRST(p, n) SK_FN(loadi_first)(p, n)
+#define SK_LOADF_FIRST(p, n) SK_FN(loadf_first)(p, n)
+#define SK_STOREF_FIRST(p, v, n) SK_FN(storef_first)(p, v, n)
+#endif
 
 // e^x as the fp32 kernels compute it (Cephes degree-5, inputs clamped so 2^n stays normal).
 static inline VF SK_FN(vexp)(VF x) {
@@ -211,12 +233,13 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
             SK_FN(storef)(out + j, y);
         }
         if (j < to) {
-            // The tail through one padded vector, so it gets exactly the vector arithmetic.
-            int32_t a[VW] = {0};
-            for (int t = 0; t < to - j; t++) a[t] = acc[j + t];
-            VF y = __builtin_convertvector(SK_FN(loadi)(a) - off, VF) * sc + b;
+            // The tail through one vector (lanes past `to` read as 0 and not stored), so it gets exactly the vector
+            // arithmetic.
+            int n = to - j;
+            VF y = __builtin_convertvector(SK_LOADI_FIRST(acc + j, n) - off, VF) * sc + b;
             y = SK_FN(activate)(y, p->activation);
-            for (int t = 0; t < to - j; t++) out[j + t] = res ? y[t] + res[j + t] : y[t];  // no + 0: keeps a −0
+            if (res) y += SK_LOADF_FIRST(res + j, n);
+            SK_STOREF_FIRST(out + j, y, n);
         }
     }
 }

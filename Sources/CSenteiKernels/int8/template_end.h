@@ -16,3 +16,6 @@
 #undef SK_PACK_QUADS
 #undef SK_MICRO_BODY
 #undef SK_MICRO_FUSED
+#undef SK_LOADI_FIRST
+#undef SK_LOADF_FIRST
+#undef SK_STOREF_FIRST
