@@ -274,10 +274,7 @@ int sk_i8_s2d_conv2d_amx(const sk_i8_conv *p, void *scratch, int ith, int nth) {
     uint8_t *band = (uint8_t *)(bytes += parts[1]);
     int32_t *tile = (int32_t *)(bytes += parts[2]);
     uint8_t *panel = (uint8_t *)(bytes += parts[3]);
-    for (int ty = 0; ty < g.ty; ty++)
-        for (int tx = 0; tx < g.tx; tx++)
-            for (int gr = 0; gr < g.groups; gr++)
-                offsets[(ty * g.tx + tx) * g.groups + gr] = (int32_t)(gr * g.planeElements + ((long)ty * g.pitch + tx) * 4);
+    sk_i8_s2d_offsets_vnni512(&g, offsets);
     // As VNNI's: padding channels and slack hold zp; the panel's padding groups (zero weights) hold zeros.
     memset(band, p->inputZeroPoint, (size_t)(g.groups * g.planeElements));
     memset(panel + (long)g.kgroups * NR * 4, 0, (size_t)((k / 4 - g.kgroups) * NR * 4));
@@ -294,14 +291,9 @@ int sk_i8_s2d_conv2d_amx(const sk_i8_conv *p, void *scratch, int ith, int nth) {
             long m1 = m0 + NR < total ? m0 + NR : total;
             for (int pi = 0; pi < panels; pi++) {
                 sk_amx_tile(weights + (long)pi * SK_AMX_MR * k, panel, blocks, tile);
-                int row0 = pi * SK_AMX_MR, prows = p->cout - row0 < SK_AMX_MR ? p->cout - row0 : SK_AMX_MR;
-                // One epilogue call per output row the strip touches, skipping the pitch's extra columns.
-                for (long r = m0 / g.pitch; r * g.pitch < m1; r++) {
-                    long s0 = r * g.pitch > m0 ? r * g.pitch : m0, e = r * g.pitch + g.wo < m1 ? r * g.pitch + g.wo : m1;
-                    if (s0 >= e) continue;
-                    sk_i8_epilogue_vnni512(p, tile + (s0 - m0), row0, prows, 0, (int)(e - s0),
-                                           (long)(oy0 + r) * g.wo + (s0 - r * g.pitch));
-                }
+                int row0 = pi * SK_AMX_MR;
+                sk_i8_s2d_strip_epilogue_vnni512(p, &g, tile, row0, p->cout - row0 < SK_AMX_MR ? p->cout - row0 : SK_AMX_MR,
+                                                 m0, m1, oy0);
             }
         }
     }

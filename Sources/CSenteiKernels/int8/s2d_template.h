@@ -106,6 +106,26 @@ static void SK_FN(s2d_build_band)(const sk_i8_conv *p, const sk_i8_s2d_geometry 
     }
 }
 
+// offsets[(tap row, tap column, group)] = where that group's block for a strip's first pixel starts in the band.
+static void SK_FN(s2d_offsets)(const sk_i8_s2d_geometry *g, int32_t *offsets) {
+    for (int ty = 0; ty < g->ty; ty++)
+        for (int tx = 0; tx < g->tx; tx++)
+            for (int gr = 0; gr < g->groups; gr++)
+                offsets[(ty * g->tx + tx) * g->groups + gr] =
+                    (int32_t)(gr * g->planeElements + ((long)ty * g->pitch + tx) * KG);
+}
+
+// The epilogue of band pixels m0 ..< m1 (pitch numbering, band starting at output row oy0) from `tile`: one call per
+// output row the strip touches, skipping the pitch's extra columns.
+static void SK_FN(s2d_strip_epilogue)(const sk_i8_conv *p, const sk_i8_s2d_geometry *g, const int32_t *tile, int row0,
+                                      int rows, long m0, long m1, int oy0) {
+    for (long r = m0 / g->pitch; r * g->pitch < m1; r++) {
+        long a = r * g->pitch > m0 ? r * g->pitch : m0, e = r * g->pitch + g->wo < m1 ? r * g->pitch + g->wo : m1;
+        if (a >= e) continue;
+        SK_FN(epilogue)(p, tile + (a - m0), row0, rows, 0, (int)(e - a), (long)(oy0 + r) * g->wo + (a - r * g->pitch));
+    }
+}
+
 // Runs part ith of nth: output rows ho·ith/nth ..< ho·(ith+1)/nth, in bands. Returns 0 (doing nothing) when the conv
 // is outside the kernel's scope (the caller checks sk_i8_s2d_supported first).
 int SK_FN(s2d_conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
@@ -122,10 +142,7 @@ int SK_FN(s2d_conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
     BTYPE *band = (BTYPE *)bytes;
     long bandElements = (long)g.groups * g.planeElements;
     int32_t *tile = (int32_t *)(bytes + SK_FN(align64)(bandElements * (long)sizeof(BTYPE)));
-    for (int ty = 0; ty < g.ty; ty++)
-        for (int tx = 0; tx < g.tx; tx++)
-            for (int gr = 0; gr < g.groups; gr++)
-                offsets[(ty * g.tx + tx) * g.groups + gr] = (int32_t)(gr * g.planeElements + ((long)ty * g.pitch + tx) * KG);
+    SK_FN(s2d_offsets)(&g, offsets);
     // Padding channels (past cin·sh·sw in the last group) and the slack keep zp: their weights are zero, and the
     // slack only feeds dropped columns, but every byte the microkernel reads is then defined.
     for (long i = 0; i < bandElements; i++) band[i] = (BTYPE)p->inputZeroPoint;
@@ -141,13 +158,7 @@ int SK_FN(s2d_conv2d)(const sk_i8_conv *p, void *scratch, int ith, int nth) {
             for (int pi = 0; pi < panels; pi++) {
                 int row0 = pi * MR;
                 SK_FN(micro_at)(g.kgroups, weights + (long)pi * MR * g.kgroups * KG, b, offsets, tile);
-                // One epilogue call per output row the strip touches, skipping the pitch's extra columns.
-                for (long r = m0 / g.pitch; r * g.pitch < m1; r++) {
-                    long a = r * g.pitch > m0 ? r * g.pitch : m0, e = r * g.pitch + g.wo < m1 ? r * g.pitch + g.wo : m1;
-                    if (a >= e) continue;
-                    SK_FN(epilogue)(p, tile + (a - m0), row0, p->cout - row0 < MR ? p->cout - row0 : MR, 0, (int)(e - a),
-                                    (long)(oy0 + r) * g.wo + (a - r * g.pitch));
-                }
+                SK_FN(s2d_strip_epilogue)(p, &g, tile, row0, p->cout - row0 < MR ? p->cout - row0 : MR, m0, m1, oy0);
             }
         }
     }
