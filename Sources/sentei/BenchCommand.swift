@@ -131,6 +131,7 @@ struct InspectCommand: ParsableCommand {
         }
         print(String(format: "%d nodes, %.3f GMACs, arena %.2f MB, weights %.2f MB, kernels %@", layers.count,
                      Double(model.totalMACs) / 1e9, Double(model.arenaBytes) / 1e6, Double(model.weightBytes) / 1e6, model.kernelName))
+        for line in model.laneSummary { print("lanes (\(model.threads) threads): " + line) }
     }
 }
 

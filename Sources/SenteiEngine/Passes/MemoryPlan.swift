@@ -20,7 +20,8 @@ package struct MemoryPlan: Sendable {
 
     static let alignment = 16  // floats: 64-byte alignment for vector loads
 
-    package static func make(_ graph: Graph, disableViews: Bool = false) -> MemoryPlan {
+    /// - Parameter schedule: the order the program runs the nodes in and its lane regions (graph order when nil).
+    package static func make(_ graph: Graph, schedule: LaneSchedule? = nil, disableViews: Bool = false) -> MemoryPlan {
         let count = graph.nodes.count
         // parent[i] = (node, element offset) when node i's value lives inside node parent's value.
         var parent = [(node: Int, offset: Int)?](repeating: nil, count: count)
@@ -113,22 +114,55 @@ package struct MemoryPlan: Sendable {
         }
         let roots = (0..<count).map(root)
 
-        // Lifetime of each root region: from its first writer to its last reader (outputs live to the end).
+        // Lifetime of each root region, in run positions: from its first writer to its last reader (outputs live to
+        // the end).
+        let schedule = schedule ?? .sequential(graph)
+        var position = [Int](repeating: 0, count: count)
+        for (p, n) in schedule.order.enumerated() { position[n] = p }
         var first = [Int](repeating: Int.max, count: count)
         var last = [Int](repeating: -1, count: count)
+        // The nodes that write into or read each root region.
+        var touching = [[Int]](repeating: [], count: count)
         for (index, node) in graph.nodes.enumerated() {
             let r = roots[index].node
-            first[r] = min(first[r], inputs.contains(index) ? -1 : index)
-            last[r] = max(last[r], index)
+            first[r] = min(first[r], inputs.contains(index) ? -1 : position[index])
+            last[r] = max(last[r], position[index])
+            touching[r].append(index)
             for input in node.inputs {
                 let ri = roots[input.index].node
-                last[ri] = max(last[ri], index)
+                last[ri] = max(last[ri], position[index])
+                touching[ri].append(index)
             }
         }
         for output in outputs { last[roots[output].node] = Int.max }
+        // Lanes run at the same time: a region only one lane touches keeps its lifetime and may share memory only with
+        // regions of the same lane (or outside the lane region's span); any other region a lane touches lives through
+        // the whole span.
+        var lane = [(region: Int, lane: Int)?](repeating: nil, count: count)
+        var span: [(start: Int, end: Int)] = []
+        for (g, region) in schedule.regions.enumerated() {
+            let positions = region.lanes.joined().map { position[$0] }
+            span.append((positions.min()!, positions.max()!))
+            for (l, nodes) in region.lanes.enumerated() { for n in nodes { lane[n] = (g, l) } }
+        }
+        var laneOfRegion = [(lane: Int, start: Int)?](repeating: nil, count: count)
+        for r in 0..<count where roots[r].node == r && !touching[r].isEmpty {
+            let lanes = touching[r].map { lane[$0] }
+            guard let g = lanes.compactMap({ $0?.region }).first else { continue }
+            if let l = lanes[0]?.lane, lanes.allSatisfy({ $0?.region == g && $0?.lane == l }), last[r] != Int.max {
+                laneOfRegion[r] = (l, span[g].start)
+            } else {
+                for h in Set(lanes.compactMap { $0?.region }) {
+                    first[r] = min(first[r], span[h].start)
+                    last[r] = max(last[r], span[h].end)
+                }
+            }
+        }
 
         let regionIDs = (0..<count).filter { roots[$0].node == $0 && !isConstant(graph, $0) }
-        let placement = place(regionIDs.map { Region(count: graph.nodes[$0].elementCount, first: first[$0], last: last[$0]) })
+        let placement = place(regionIDs.map {
+            Region(count: graph.nodes[$0].elementCount, first: first[$0], last: last[$0], lane: laneOfRegion[$0])
+        })
         var regionOffset = [Int](repeating: 0, count: count)
         for (k, r) in regionIDs.enumerated() { regionOffset[r] = placement.offsets[k] }
         let arenaCount = placement.count
@@ -146,31 +180,52 @@ package struct MemoryPlan: Sendable {
         package var count: Int
         package var first: Int
         package var last: Int
+        /// The lane that alone uses this buffer, when one does, and the first run position of its lane region.
+        package var lane: (lane: Int, start: Int)?
 
-        package init(count: Int, first: Int, last: Int) {
+        package init(count: Int, first: Int, last: Int, lane: (lane: Int, start: Int)? = nil) {
             self.count = count
             self.first = first
             self.last = last
+            self.lane = lane
+        }
+
+        /// Whether the two may not share memory: their lifetimes overlap, they belong to different lanes (lanes run
+        /// at the same time, and a lane's buffers stay with its thread), or one belongs to a lane above 0 and the other
+        /// was last used shortly before that lane's region. The last keeps the worker threads' lanes out of lines the
+        /// caller's core may still hold: a lane that overwrote them paid for every line (YOLOX-Nano's reg-branch
+        /// layers ran 1.2–1.8× slower than on one thread). Buffers last used `coldDistance` steps or more before have
+        /// left that core's cache (each step writes 0.1–1 MB; a core has 2 MB of L2).
+        func conflicts(with other: Region) -> Bool {
+            if first <= other.last && other.first <= last { return true }
+            switch (lane, other.lane) {
+            case (nil, nil): return false
+            case (let a?, let b?): return a.lane != b.lane
+            case (let a?, nil): return a.lane > 0 && other.last < first && other.last > a.start - MemoryPlan.coldDistance
+            case (nil, let b?): return b.lane > 0 && last < other.first && last > b.start - MemoryPlan.coldDistance
+            }
         }
     }
+
+    static let coldDistance = 24
 
     /// Offsets (in floats, each a multiple of `alignment`) that let regions share memory when their lifetimes do not
     /// overlap, and the total size. Greedy: largest first, each into the lowest gap free during its lifetime.
     package static func place(_ regions: [Region]) -> (offsets: [Int], count: Int) {
         func aligned(_ n: Int) -> Int { (max(n, 1) + alignment - 1) / alignment * alignment }
         var offsets = [Int](repeating: 0, count: regions.count)
-        var placed: [(start: Int, end: Int, first: Int, last: Int)] = []
+        var placed: [(start: Int, end: Int, region: Region)] = []
         var total = 0
         for k in regions.indices.sorted(by: { (aligned(regions[$0].count), -$0) > (aligned(regions[$1].count), -$1) }) {
             let r = regions[k], need = aligned(r.count)
-            let busy = placed.filter { $0.first <= r.last && r.first <= $0.last }.sorted { $0.start < $1.start }
+            let busy = placed.filter { $0.region.conflicts(with: r) }.sorted { $0.start < $1.start }
             var candidate = 0
             for region in busy {
                 if candidate + need <= region.start { break }
                 candidate = max(candidate, region.end)
             }
             offsets[k] = candidate
-            placed.append((candidate, candidate + need, r.first, r.last))
+            placed.append((candidate, candidate + need, r))
             total = max(total, candidate + need)
         }
         return (offsets, total)

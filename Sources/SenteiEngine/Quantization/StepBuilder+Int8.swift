@@ -34,9 +34,9 @@ extension StepBuilder {
             if packedOK {
                 params.packedWeights = UnsafeRawPointer(packed)
                 let fixed = params
-                return Program.Step(node: index, parallel: true) { ith, nth in
+                return Program.Step(node: index, parallel: true) { ith, nth, slot in
                     withUnsafePointer(to: fixed) {
-                        isa.spaceToDepthConv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth)
+                        isa.spaceToDepthConv2d($0, scratch: scratch + (slot % parts) * partBytes, ith: ith, nth: nth)
                     }
                 }
             }
@@ -46,8 +46,8 @@ extension StepBuilder {
         layer.weights.withUnsafeBufferPointer { isa.packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed) }
         params.packedWeights = UnsafeRawPointer(packed)
         let fixed = params
-        return Program.Step(node: index, parallel: true) { ith, nth in
-            withUnsafePointer(to: fixed) { isa.conv2d($0, scratch: scratch + (ith % parts) * partBytes, ith: ith, nth: nth) }
+        return Program.Step(node: index, parallel: true) { ith, nth, slot in
+            withUnsafePointer(to: fixed) { isa.conv2d($0, scratch: scratch + (slot % parts) * partBytes, ith: ith, nth: nth) }
         }
     }
 }

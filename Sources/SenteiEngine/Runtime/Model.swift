@@ -26,9 +26,15 @@ public final class Model: @unchecked Sendable {
         public var isa: KernelISA?
         /// Run the table's int8 layers in int8 (see Quantization/QuantizationTable.swift); nil = all fp32.
         public var quantization: QuantizationTable?
+        /// Run independent branches whole, one per thread, where they balance (`LaneSchedule`); false splits every
+        /// layer across the threads (also `SENTEI_LANES=off`).
+        public var lanes: Bool
+        /// Tests: the share of the split estimate a lane region must stay under (`LaneSchedule.splitMargin`).
+        package var laneSplitMargin = LaneSchedule.splitMargin
 
         public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
-                    quantization: QuantizationTable? = nil) {
+                    quantization: QuantizationTable? = nil, lanes: Bool = true) {
+            self.lanes = lanes
             self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
             self.inputShapes = inputShapes
             self.useReferenceKernels = useReferenceKernels
@@ -58,6 +64,8 @@ public final class Model: @unchecked Sendable {
     package let graph: Graph
     let program: Program
     let pool: WorkerPool
+    /// The run order and the lane regions (independent branches run whole, one per thread).
+    package let schedule: LaneSchedule
     private let lock = NSLock()
     /// Views of the outputs in the arena, in `outputs` order.
     private let outputBuffers: [UnsafeBufferPointer<Float>]
@@ -102,7 +110,13 @@ public final class Model: @unchecked Sendable {
         let int8 = options.quantization.map {
             Int8Plan(table: $0, graph: graph, isa: kernels.map { Int8ISA($0.isa) }, threads: options.threads)
         }
-        self.program = Program(graph: graph, plan: MemoryPlan.make(graph), kernels: kernels, threads: options.threads, int8: int8)
+        // Independent branches run whole, one per thread, where they balance (LaneSchedule); not in reference mode.
+        let int8Layers = Set(graph.nodes.indices.filter { int8?.layers[$0] != nil })
+        let schedule = kernels == nil || !options.lanes ? LaneSchedule.sequential(graph)
+            : LaneSchedule.make(graph, threads: options.threads, int8Layers: int8Layers, margin: options.laneSplitMargin)
+        self.schedule = schedule
+        self.program = Program(graph: graph, plan: MemoryPlan.make(graph, schedule: schedule), schedule: schedule,
+                               kernels: kernels, threads: options.threads, int8: int8)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -174,8 +188,21 @@ public final class Model: @unchecked Sendable {
         guard let times = program.profile else { return [] }
         return program.steps.indices.map { i in
             let node = program.steps[i].node
-            return (graph.nodes[node].name, graph.nodes[node].op.kindName + (program.int8?.layers[node] != nil ? " int8" : ""),
+            let lane = program.laneOfStep[i].map { " ‖ lane \($0)" } ?? ""
+            return (graph.nodes[node].name,
+                    graph.nodes[node].op.kindName + (program.int8?.layers[node] != nil ? " int8" : "") + lane,
                     times[i], program.profileMinimum[i])
+        }
+    }
+
+    /// One line per lane region: each lane's first and last layer, its layer count and estimated one-thread time, and
+    /// the estimate for the same layers split across the threads.
+    public var laneSummary: [String] {
+        schedule.regions.map { region in
+            zip(region.lanes, region.laneCosts).map { nodes, cost in
+                let names = nodes.filter { !program.plan.isView[$0] }.map { graph.nodes[$0].name }
+                return "\(names.first ?? "")…\(names.last ?? "") (\(names.count) layers, ~\(Int(cost / 1000)) µs)"
+            }.joined(separator: " ‖ ") + "; split across threads ~\(Int(region.splitCost / 1000)) µs"
         }
     }
 

@@ -12,7 +12,75 @@ final class Program: @unchecked Sendable {
         let node: Int
         /// Whether the step is split across the pool's parts; small steps run on the caller alone.
         let parallel: Bool
+        /// Part ith of nth, with scratch slot ith.
         let body: (Int, Int) -> Void
+        /// Part ith of nth with the given scratch slot (< the program's threads): a step run whole inside a lane
+        /// (ith 0 of 1) takes its lane's slot.
+        let slotted: (Int, Int, Int) -> Void
+
+        init(node: Int, parallel: Bool, body: @escaping (Int, Int) -> Void) {
+            self.node = node
+            self.parallel = parallel
+            self.body = body
+            self.slotted = { ith, nth, _ in body(ith, nth) }
+        }
+
+        /// A step that uses per-part kernel scratch.
+        init(node: Int, parallel: Bool, slotted: @escaping (Int, Int, Int) -> Void) {
+            self.node = node
+            self.parallel = parallel
+            self.body = { ith, nth in slotted(ith, nth, ith) }
+            self.slotted = slotted
+        }
+    }
+
+    /// What `execute` walks: a step, or a lane region (`LaneSchedule`) whose lanes run at once, one per part.
+    enum Item {
+        case step(Int)
+        case lanes(LaneRun)
+    }
+
+    /// One lane region's run: lane l is the steps `lanes[l]` (indices into `steps`), run whole one after another.
+    final class LaneRun: @unchecked Sendable {
+        let lanes: [[Int]]
+        let body: (Int, Int) -> Void
+        /// Per-step nanoseconds of the last profiled run (lanes write disjoint entries).
+        let times: UnsafeMutablePointer<UInt64>
+        /// Whether the lanes time their steps (profiling); set between runs only.
+        let flag: UnsafeMutablePointer<Bool>
+
+        init(lanes: [[Int]], steps: [Step]) {
+            self.lanes = lanes
+            let times = UnsafeMutablePointer<UInt64>.allocate(capacity: max(steps.count, 1))
+            times.initialize(repeating: 0, count: max(steps.count, 1))
+            self.times = times
+            let work = lanes.map { $0.map { (index: $0, run: steps[$0].slotted) } }
+            let flag = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+            flag.initialize(to: false)
+            self.flag = flag
+            // With fewer parts than lanes (one thread, or the pool's caller-only mode), a part runs several lanes;
+            // in lane order, which is a dependency order.
+            body = { ith, nth in
+                var lane = ith
+                while lane < work.count {
+                    for step in work[lane] {
+                        if flag.pointee {
+                            let start = DispatchTime.now().uptimeNanoseconds
+                            step.run(0, 1, ith)
+                            times[step.index] = DispatchTime.now().uptimeNanoseconds - start
+                        } else {
+                            step.run(0, 1, ith)
+                        }
+                    }
+                    lane += nth
+                }
+            }
+        }
+
+        deinit {
+            times.deallocate()
+            flag.deallocate()
+        }
     }
 
     let plan: MemoryPlan
@@ -21,12 +89,15 @@ final class Program: @unchecked Sendable {
     private(set) var weightCount = 0
     private var owned: [UnsafeMutablePointer<Float>] = []
     private var constantPointers: [Int: UnsafeMutablePointer<Float>] = [:]
+    /// One step per node that computes something, in run order (the profile's rows).
     private(set) var steps: [Step] = []
+    private var items: [Item] = []
     let kernelName: String
     /// The int8 layers and their kernel set when the model was loaded with a quantization table.
     let int8: Int8Plan?
 
-    init(graph: Graph, plan: MemoryPlan, kernels: KernelTable?, threads: Int, int8: Int8Plan? = nil) {
+    init(graph: Graph, plan: MemoryPlan, schedule: LaneSchedule? = nil, kernels: KernelTable?, threads: Int,
+         int8: Int8Plan? = nil) {
         self.plan = plan
         self.int8 = int8
         self.arenaCount = plan.arenaCount
@@ -50,12 +121,37 @@ final class Program: @unchecked Sendable {
                     largest = max(largest, kernels.winogradScratchCount(conv.inChannels, conv.outChannels))
                 }
             }
+            convScratchPerPart = largest
             reserveConvScratch(largest * threads)
         }
         let builder = StepBuilder(program: self, graph: graph, kernels: kernels, threads: threads)
-        for index in graph.nodes.indices {
-            if let step = builder.step(for: index) { steps.append(step) }
+        let schedule = schedule ?? .sequential(graph)
+        var laneOf = [Int: (region: Int, lane: Int)]()
+        for (r, region) in schedule.regions.enumerated() {
+            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = (r, l) } }
         }
+        var pending: [[Int]] = []
+        var pendingRegion = -1
+        func flushLanes() {
+            if pendingRegion >= 0 { items.append(.lanes(LaneRun(lanes: pending, steps: steps))) }
+            pending = []
+            pendingRegion = -1
+        }
+        for index in schedule.order {
+            let lane = laneOf[index]
+            if lane?.region != pendingRegion {
+                flushLanes()
+                if let lane {
+                    pendingRegion = lane.region
+                    pending = Array(repeating: [], count: schedule.regions[lane.region].lanes.count)
+                }
+            }
+            guard let step = builder.step(for: index) else { continue }
+            steps.append(step)
+            if let lane { pending[lane.lane].append(steps.count - 1) } else { items.append(.step(steps.count - 1)) }
+        }
+        flushLanes()
+        laneOfStep = steps.map { laneOf[$0.node]?.lane }
         // Hand the heap freed while loading (parsed initializers, pre-fusion weights) back to the system:
         // otherwise it stays resident next to the packed copies for the program's lifetime.
         sk_release_free_memory()
@@ -67,13 +163,27 @@ final class Program: @unchecked Sendable {
     /// what the step itself costs.
     var profileMinimum: [UInt64] = []
 
+    /// The lane each step runs in, nil outside lane regions (profiles mark lane steps: they overlap in time).
+    private(set) var laneOfStep: [Int?] = []
+
     func executeProfiled(pool: WorkerPool) {
-        for (i, step) in steps.enumerated() {
-            let start = DispatchTime.now().uptimeNanoseconds
-            if step.parallel && pool.threads > 1 { pool.run(step.body) } else { step.body(0, 1) }
-            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        func record(_ i: Int, _ elapsed: UInt64) {
             profile![i] += elapsed
             profileMinimum[i] = min(profileMinimum[i], elapsed)
+        }
+        for item in items {
+            switch item {
+            case .step(let i):
+                let step = steps[i]
+                let start = DispatchTime.now().uptimeNanoseconds
+                if step.parallel && pool.threads > 1 { pool.run(step.body) } else { step.body(0, 1) }
+                record(i, DispatchTime.now().uptimeNanoseconds - start)
+            case .lanes(let run):
+                run.flag.pointee = true
+                pool.run(run.body)
+                run.flag.pointee = false
+                for i in run.lanes.joined() { record(i, run.times[i]) }
+            }
         }
     }
 
@@ -101,10 +211,15 @@ final class Program: @unchecked Sendable {
         return buffer
     }
 
+    /// Floats between two parts' slices of the conv scratch: the largest any conv needs, so that convs running at the
+    /// same time in different lanes (each with its lane's slot) never share floats.
+    private(set) var convScratchPerPart = 0
+
     /// The shared conv scratch, grown to fit `parts` slices of `partCount` floats. Steps capture the base pointer at
     /// build time, so the final size is fixed by a sizing pass before any step is built (`reserveConvScratch`).
     func convScratch(partCount: Int, parts: Int) -> UnsafeMutablePointer<Float> {
-        precondition(partCount * parts <= scratchCount, "conv scratch was not reserved for this conv")
+        precondition(partCount <= convScratchPerPart && convScratchPerPart * parts <= scratchCount,
+                     "conv scratch was not reserved for this conv")
         return scratch
     }
 
@@ -131,11 +246,13 @@ final class Program: @unchecked Sendable {
         let floatMode = sk_flush_denormals()
         defer { sk_restore_float_mode(floatMode) }
         if profile != nil { return executeProfiled(pool: pool) }
-        for step in steps {
-            if step.parallel && pool.threads > 1 {
-                pool.run(step.body)
-            } else {
-                step.body(0, 1)
+        for item in items {
+            switch item {
+            case .step(let i):
+                let step = steps[i]
+                if step.parallel && pool.threads > 1 { pool.run(step.body) } else { step.body(0, 1) }
+            case .lanes(let run):
+                pool.run(run.body)
             }
         }
     }

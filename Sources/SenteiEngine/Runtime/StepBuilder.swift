@@ -200,11 +200,11 @@ struct StepBuilder {
             }
             let scratchCount = kernels.winogradScratchCount(cin, cout)
             let scratch = program.convScratch(partCount: scratchCount, parts: threads)
-            let threads = self.threads
-            return Program.Step(node: index, parallel: true) { ith, nth in
+            let (threads, partStride) = (self.threads, program.convScratchPerPart)
+            return Program.Step(node: index, parallel: true) { ith, nth, slot in
                 kernels.conv3x3Winograd(x, h * w, cin, h, w, packed, cout, conv.pads.t, conv.pads.l, conv.pads.b,
                                         conv.pads.r, out, oh * ow, bias, residual, oh * ow, act,
-                                        scratch + (ith % threads) * scratchCount, ith, nth)
+                                        scratch + (slot % threads) * partStride, ith, nth)
             }
         }
         // Groups (1 for dense convs) run one after another, each a full conv over its channel slice.
@@ -221,8 +221,8 @@ struct StepBuilder {
         // One scratch area serves every conv (steps run one at a time); each part owns a slice of it.
         let scratchCount = kernels.conv2dScratchCount(cinG, kh, kw)
         let scratch = program.convScratch(partCount: scratchCount, parts: threads)
-        let threads = self.threads
-        return Program.Step(node: index, parallel: true) { ith, nth in
+        let (threads, partStride) = (self.threads, program.convScratchPerPart)
+        return Program.Step(node: index, parallel: true) { ith, nth, slot in
             for g in 0..<groups {
                 kernels.conv2d(x + g * cinG * h * w, h * w, cinG, h, w,
                                packed + g * packedCount, coutG, kh, kw,
@@ -231,7 +231,7 @@ struct StepBuilder {
                                out + g * coutG * oh * ow, oh * ow,
                                bias.map { $0 + g * coutG }, residual.map { $0 + g * coutG * oh * ow },
                                oh * ow, act,
-                               scratch + (ith % threads) * scratchCount, ith, nth)
+                               scratch + (slot % threads) * partStride, ith, nth)
             }
         }
     }
