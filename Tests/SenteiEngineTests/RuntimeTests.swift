@@ -135,6 +135,34 @@ import Testing
         #expect(try fastVersusReference(graph) < 1e-5)
     }
 
+    /// YOLOX's output tail: three scales' [1, C, h, w] reshaped to [1, C, h·w], concatenated along the pixels and
+    /// transposed. The transpose moves into the concat (one transpose per scale, each written into its slice of the
+    /// output in place), exactly.
+    @Test func transposeOfConcatBecomesConcatOfTransposes() throws {
+        var b = ONNXGraphBuilder()
+        var parts: [String] = []
+        for (i, side) in [8, 4, 2].enumerated() {
+            b.input("x\(i)", [1, 7, side, side])
+            try b.ints("shape\(i)", [1, 7, -1])
+            b.node("Reshape", ["x\(i)", "shape\(i)"], ["r\(i)"])
+            parts.append("r\(i)")
+        }
+        b.node("Concat", parts, ["cat"], ["axis": .int(2)])
+        b.node("Transpose", ["cat"], ["y"], ["perm": .ints([0, 2, 1])])
+        b.output("y")
+        let graph = try b.graph()
+        let optimized = Pipeline.optimize(graph)
+        let transposes = optimized.nodes.filter { if case .transpose = $0.op { return true }; return false }
+        #expect(transposes.count == 3)
+        let output = optimized[optimized.outputs[0].node]
+        guard case .concat(let axis) = output.op else { Issue.record("the output is \(output.op.kindName)"); return }
+        #expect(axis == 1 && output.shape == [1, 64 + 16 + 4, 7])
+        let plan = MemoryPlan.make(optimized)
+        let concat = optimized.outputs[0].node.index
+        #expect(plan.concatInputInPlace[concat] == [true, true, true], "each transpose writes into its slice")
+        #expect(try fastVersusReference(graph) == 0)
+    }
+
     @Test(arguments: [9, 13]) func largeMaxPoolDecomposesExactly(_ k: Int) throws {
         var b = ONNXGraphBuilder()
         b.input("x", [1, 3, 11, 14])

@@ -16,6 +16,9 @@ package enum Pipeline {
         ("decompose-max-pool", Passes.decomposeMaxPool),
         // …whose shared prefixes are then computed once (SPP becomes SPPF: three 5×5 pools instead of six).
         ("merge-duplicate-pools", Passes.mergeDuplicatePools),
+        // A transpose of a concat as a concat of transposes: each transpose then writes straight into its slice of
+        // the result (YOLOX's output: one copy of the 3549×85 predictions instead of two).
+        ("transpose-into-concat", Passes.transposeIntoConcat),
     ]
 
     /// Pass names switched off by `SENTEI_DISABLE_PASSES` (also honoured by run-time lowerings such as
@@ -159,6 +162,34 @@ package enum Passes {
             } else {
                 remap[index] = result.add(copy.op, copy.inputs, shape: copy.shape, name: copy.name)
             }
+        }
+        result.inputs = graph.inputs.map { remap[$0.index] }
+        result.outputs = graph.outputs.map { ($0.name, remap[$0.node.index]) }
+        return result
+    }
+
+    /// transpose(concat(x₁ … xₙ, axis k), perm) = concat(transpose(x₁, perm) … transpose(xₙ, perm), axis perm⁻¹(k)),
+    /// when the concat has no other reader. Pure data movement: exact. Pays when the new concat is along its outermost
+    /// non-unit axis, where the memory plan lets each transpose write into its slice in place.
+    package static func transposeIntoConcat(_ graph: Graph) -> Graph {
+        let uses = graph.useCounts()
+        var result = Graph()
+        var remap = [NodeID](repeating: NodeID(0), count: graph.nodes.count)
+        for (index, node) in graph.nodes.enumerated() {
+            let inputs = node.inputs.map { remap[$0.index] }
+            guard case .transpose(let perm) = node.op, let source = node.inputs.first,
+                  case .concat(let axis) = graph[source].op, uses[source.index] == 1, !isGraphOutput(graph, source),
+                  let newAxis = perm.firstIndex(of: axis),
+                  node.shape[..<newAxis].allSatisfy({ $0 == 1 })
+            else {
+                remap[index] = result.add(node.op, inputs, shape: node.shape, name: node.name)
+                continue
+            }
+            let parts = graph[source].inputs.map { part in
+                result.add(.transpose(perm: perm), [remap[part.index]], shape: perm.map { graph[part].shape[$0] },
+                           name: node.name + ":" + graph[part].name)
+            }
+            remap[index] = result.add(.concat(axis: newAxis), parts, shape: node.shape, name: node.name)
         }
         result.inputs = graph.inputs.map { remap[$0.index] }
         result.outputs = graph.outputs.map { ($0.name, remap[$0.node.index]) }
