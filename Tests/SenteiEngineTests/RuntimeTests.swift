@@ -151,7 +151,7 @@ import Testing
         b.node("Transpose", ["cat"], ["y"], ["perm": .ints([0, 2, 1])])
         b.output("y")
         let graph = try b.graph()
-        let optimized = Pipeline.optimize(graph)
+        let optimized = Passes.transposeIntoConcat(Pipeline.optimize(graph))
         let transposes = optimized.nodes.filter { if case .transpose = $0.op { return true }; return false }
         #expect(transposes.count == 3)
         let output = optimized[optimized.outputs[0].node]

@@ -16,9 +16,6 @@ package enum Pipeline {
         ("decompose-max-pool", Passes.decomposeMaxPool),
         // …whose shared prefixes are then computed once (SPP becomes SPPF: three 5×5 pools instead of six).
         ("merge-duplicate-pools", Passes.mergeDuplicatePools),
-        // A transpose of a concat as a concat of transposes: each transpose then writes straight into its slice of
-        // the result (YOLOX's output: one copy of the 3549×85 predictions instead of two).
-        ("transpose-into-concat", Passes.transposeIntoConcat),
     ]
 
     /// Pass names switched off by `SENTEI_DISABLE_PASSES` (also honoured by run-time lowerings such as
@@ -170,8 +167,11 @@ package enum Passes {
 
     /// transpose(concat(x₁ … xₙ, axis k), perm) = concat(transpose(x₁, perm) … transpose(xₙ, perm), axis perm⁻¹(k)),
     /// when the concat has no other reader. Pure data movement: exact. Pays when the new concat is along its outermost
-    /// non-unit axis, where the memory plan lets each transpose write into its slice in place.
+    /// non-unit axis, where the memory plan lets each transpose write into its slice in place (YOLOX's output: one
+    /// copy of the 3549×85 predictions instead of two). A kernel-level lowering, run in `Model.init(graph:)` only:
+    /// pruning and training read the head in its ONNX form. `SENTEI_DISABLE_PASSES=transpose-into-concat` skips it.
     package static func transposeIntoConcat(_ graph: Graph) -> Graph {
+        if Pipeline.disabledPasses.contains("transpose-into-concat") { return graph }
         let uses = graph.useCounts()
         var result = Graph()
         var remap = [NodeID](repeating: NodeID(0), count: graph.nodes.count)
@@ -193,7 +193,7 @@ package enum Passes {
         }
         result.inputs = graph.inputs.map { remap[$0.index] }
         result.outputs = graph.outputs.map { ($0.name, remap[$0.node.index]) }
-        return result
+        return eliminateDeadNodes(result)
     }
 
     /// Max pools with the same input and the same window are one value: readers of later copies use the first.

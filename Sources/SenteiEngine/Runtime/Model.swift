@@ -106,6 +106,7 @@ public final class Model: @unchecked Sendable {
         if kernels != nil {
             // An int8 stem folds too: the int8 plan runs the folded conv with the space-to-depth int8 kernel.
             graph = Passes.foldSpaceToDepthIntoConv(graph)
+            graph = Passes.transposeIntoConcat(graph)
         }
         let int8 = options.quantization.map {
             Int8Plan(table: $0, graph: graph, isa: kernels.map { Int8ISA($0.isa) }, threads: options.threads)
