@@ -135,9 +135,9 @@ package struct MemoryPlan: Sendable {
             }
         }
         for output in outputs { last[roots[output].node] = Int.max }
-        // Lanes run at the same time: a region only one lane touches keeps its lifetime and may share memory only with
-        // regions of the same lane (or outside the lane region's span); any other region a lane touches lives through
-        // the whole span.
+        // Lanes run at the same time: a region only one lane touches keeps its lifetime and is tagged with that lane
+        // (`Region.conflicts` says what it may share memory with); any other region a lane touches lives through the
+        // whole span of the lane region.
         var lane = [(region: Int, lane: Int)?](repeating: nil, count: count)
         var span: [(start: Int, end: Int)] = []
         for (g, region) in schedule.regions.enumerated() {

@@ -64,13 +64,10 @@ final class Program: @unchecked Sendable {
                 var lane = ith
                 while lane < work.count {
                     for step in work[lane] {
-                        if flag.pointee {
-                            let start = DispatchTime.now().uptimeNanoseconds
-                            step.run(0, 1, ith)
-                            times[step.index] = DispatchTime.now().uptimeNanoseconds - start
-                        } else {
-                            step.run(0, 1, ith)
-                        }
+                        let profiling = flag.pointee
+                        let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+                        step.run(0, 1, ith)
+                        if profiling { times[step.index] = DispatchTime.now().uptimeNanoseconds - start }
                     }
                     lane += nth
                 }

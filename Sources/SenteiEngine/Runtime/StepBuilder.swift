@@ -218,7 +218,7 @@ struct StepBuilder {
                 kernels.packWeights(weights.baseAddress! + g * coutG * k, coutG, k, packed + g * packedCount)
             }
         }
-        // One scratch area serves every conv (steps run one at a time); each part owns a slice of it.
+        // One scratch area serves every conv; each part (or lane, `Step.slotted`) owns a slice of the largest conv's size.
         let scratchCount = kernels.conv2dScratchCount(cinG, kh, kw)
         let scratch = program.convScratch(partCount: scratchCount, parts: threads)
         let (threads, partStride) = (self.threads, program.convScratchPerPart)
