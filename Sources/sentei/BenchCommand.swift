@@ -80,6 +80,8 @@ struct BenchCommand: ParsableCommand {
             ("arena_bytes", "\(model.arenaBytes)"),
             ("weight_bytes", "\(model.weightBytes)"),
             ("peak_rss_bytes", "\(peakResidentBytes())"),
+            // Measured after the runs, so it neither warms nor disturbs them.
+            ("fp32_peak_gflops_per_core", String(format: "%.1f", KernelISA.best.measuredFP32PeakGFLOPS())),
         ]
         if profile {
             let rows = model.profile.sorted { $0.nanoseconds > $1.nanoseconds }

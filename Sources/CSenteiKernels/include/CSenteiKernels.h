@@ -12,6 +12,9 @@
 /// 0 = portable baseline, 1 = AVX2+FMA (x86-64-v3), 2 = AVX-512 F/BW/DQ/VL (x86-64-v4).
 /// SENTEI_ISA=base|avx2|avx512 lowers the choice (never raises it above what the CPU has).
 int sk_best_isa(void);
+/// One core's fp32 multiply-add peak in GFLOP/s for an ISA code (0 base, 1 AVX2+FMA, 2 AVX-512), measured for about
+/// `budgetSeconds` of this thread's CPU time (peak.c): the fastest of many short dependent-chain runs.
+double sk_fp32_peak_gflops(int isa, double budgetSeconds);
 /// 1 when the CPU has AVX512-VNNI (int8 dot products).
 int sk_has_vnni(void);
 /// 1 when AMX-INT8 tiles can be used here: CPU, OS tile state, and this process's permission (asked on the first

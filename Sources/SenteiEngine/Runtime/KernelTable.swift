@@ -12,6 +12,12 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// Every ISA up to `best`, lowest first: what tests may run here.
     public static var supported: [KernelISA] { allCases.filter { $0.rawValue <= best.rawValue } }
 
+    /// One core's fp32 multiply-add peak with this ISA's vectors, measured now over about `seconds` of CPU time
+    /// (GFLOP/s): what "% of peak" means on this machine.
+    public func measuredFP32PeakGFLOPS(seconds: Double = 0.05) -> Double {
+        sk_fp32_peak_gflops(Int32(rawValue), seconds)
+    }
+
     public var description: String {
         switch self {
         case .base: "base"
