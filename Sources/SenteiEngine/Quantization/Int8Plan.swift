@@ -6,7 +6,7 @@ import Foundation
 package final class Int8Plan: @unchecked Sendable {
     /// nil runs the scalar `Int8Reference` (reference mode).
     package let isa: Int8ISA?
-    package let layers: [Int: Int8Layer]
+    package private(set) var layers: [Int: Int8Layer]
     let scratch: UnsafeMutableRawPointer
     let scratchBytesPerPart: Int
     let parts: Int
@@ -42,6 +42,19 @@ package final class Int8Plan: @unchecked Sendable {
     }
 
     deinit { scratch.deallocate() }
+
+    /// Once the program's steps are built, the native kernels' steps hold packed copies of all they use, and the
+    /// layers' own weights (fp32 and s8) only add to the resident size. The reference steps read the layers, so a
+    /// plan without an ISA keeps them.
+    func releaseWeights() {
+        guard isa != nil else { return }
+        layers = layers.mapValues { layer in
+            var stripped = layer
+            stripped.weights = []
+            stripped.conv.weights = []
+            return stripped
+        }
+    }
 
     /// For reports: "int8-vnni, 52 of 61 convs".
     package func summary(convCount: Int) -> String {

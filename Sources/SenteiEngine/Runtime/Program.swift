@@ -149,6 +149,7 @@ final class Program: @unchecked Sendable {
         }
         flushLanes()
         laneOfStep = steps.map { laneOf[$0.node]?.lane }
+        int8?.releaseWeights()
         // Hand the heap freed while loading (parsed initializers, pre-fusion weights) back to the system:
         // otherwise it stays resident next to the packed copies for the program's lifetime.
         sk_release_free_memory()
