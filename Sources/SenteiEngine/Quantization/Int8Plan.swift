@@ -45,7 +45,7 @@ package final class Int8Plan: @unchecked Sendable {
 
     /// Once the program's steps are built, the native kernels' steps hold packed copies of all they use, and the
     /// layers' own weights (fp32 and s8) only add to the resident size. The reference steps read the layers, so a
-    /// plan without an ISA keeps them.
+    /// plan without an ISA keeps them. Called once by `Program.init`, before any other thread can see the plan.
     func releaseWeights() {
         guard isa != nil else { return }
         layers = layers.mapValues { layer in
