@@ -25,8 +25,9 @@ struct WeightRetentionTests {
                                            "kernel_shape": .ints([Int64(spec.kernel), Int64(spec.kernel)])])
         b.output("y")
         let graph = try b.graph()
-        let node = try #require(graph.nodes.first { if case .conv = $0.op { true } else { false } })
-        guard case .conv(let conv) = node.op else { throw CancellationError() }
+        let (node, conv) = try #require(graph.nodes.lazy.compactMap { node -> (Node, Conv)? in
+            if case .conv(let conv) = node.op { (node, conv) } else { nil }
+        }.first)
         let table = quantized ? QuantizationTable(
             activations: ["x": ActivationQuantization(scale: 4.0 / 255, zeroPoint: 128, observedMin: -2, observedMax: 2)],
             layers: [node.name: LayerQuantization(precision: .int8, input: "x")]) : nil
