@@ -97,6 +97,10 @@ printf '[[cameras]]\nname = "a"\nreplay = "/x"\n[cameras.extra]\nk = 1979-05-27T
 # Found by this fuzzer: toml++ asserted (abort) on a header key starting with '}' (TOMLPrecheck now rejects it).
 printf '[[ }\nmodel.threads = 3\n"outpu = car"\n' >"$work/corpus/header-assert.toml"
 printf 'a = [\n  [{ b = 1 }],\n  """x\n[ }"""\n]\n[ "q" ]\n' >"$work/corpus/not-headers.toml"
+# Found by this fuzzer: arrays nested thousands deep overflowed the precheck's recursion (now limited to 300 levels).
+{ printf 'a = '; printf '[%.0s' $(seq 400); printf '\n'; } >"$work/corpus/deep.toml"
+# Found by this fuzzer: semantic errors in a CRLF file were located by Character lines ("\r\n" is one Character).
+printf '[model]\r\nthreads = 0\r\n[cameras.a]\r\nk = 1980-05-27T07:32d\r\n' >"$work/corpus/crlf.toml"
 
 # TOML punctuation and Sentei's key names, so mutations build plausible documents.
 {
@@ -118,10 +122,18 @@ echo "fuzz-config: $(ls "$work/corpus" | wc -l) seeds; running for ${seconds}s"
 status=0
 ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" SWIFT_BACKTRACE="enable=no" "$work/fuzz-config" "$work/corpus" -max_total_time="$seconds" -seed="${SENTEI_FUZZ_SEED:-1}" -max_len=8192 -timeout=10 -dict="$work/config.dict" -detect_leaks=0 \
     -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/fuzz.log" |
-    grep -E "^#[0-9]+[[:space:]]+(INITED|pulse|DONE)|ERROR|SUMMARY|stat::|Test unit written|Fatal error|Precondition" || true
+    grep -E "^#[0-9]+[[:space:]]+(INITED|pulse|DONE)|ERROR|SUMMARY|stat::|Test unit written|Fatal error|Precondition|Assertion" || true
 status="${PIPESTATUS[0]}"
 if [ "$status" -ne 0 ] || [ -n "$(ls -A "$work/artifacts")" ]; then
     echo "fuzz-config: FAILED (exit $status); reproducers in $work/artifacts, log in $work/fuzz.log"
+    # The work directory is gone with the CI machine: print the report and each reproducer so a log is enough.
+    sed -n '/ERROR: libFuzzer\|ERROR: AddressSanitizer\|Assertion\|Fatal error/,$p' "$work/fuzz.log" | head -n 60
+    for artifact in "$work"/artifacts/*; do
+        [ -f "$artifact" ] || continue
+        echo "--- $(basename "$artifact") ($(wc -c <"$artifact") bytes), as a Python bytes literal:"
+        python3 -c 'import sys; print(repr(open(sys.argv[1], "rb").read()))' "$artifact" | head -c 20000
+        echo
+    done
     exit 1
 fi
 echo "fuzz-config: no crashes; log in $work/fuzz.log"

@@ -73,10 +73,18 @@ echo "fuzz-onnx: $(ls "$work/corpus" | wc -l) seeds; running for ${seconds}s"
 
 status=0
 "$work/fuzz-onnx" "$work/corpus" -max_total_time="$seconds" -max_len=262144 -timeout=10 -dict="$work/onnx.dict" -rss_limit_mb=2048 \
-    -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/fuzz.log" | grep -E "^#[0-9]+[[:space:]]+(INITED|pulse|DONE)|ERROR|SUMMARY|stat::|Test unit written" || true
+    -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/fuzz.log" | grep -E "^#[0-9]+[[:space:]]+(INITED|pulse|DONE)|ERROR|SUMMARY|stat::|Test unit written|Fatal error" || true
 status="${PIPESTATUS[0]}"
 if [ "$status" -ne 0 ] || [ -n "$(ls -A "$work/artifacts")" ]; then
     echo "fuzz-onnx: FAILED (exit $status); reproducers in $work/artifacts, log in $work/fuzz.log"
+    # The work directory is gone with the CI machine: print the report and each small reproducer so a log is enough.
+    sed -n '/ERROR: libFuzzer\|ERROR: AddressSanitizer\|Fatal error/,$p' "$work/fuzz.log" | head -n 60
+    for artifact in "$work"/artifacts/*; do
+        [ -f "$artifact" ] || continue
+        echo "--- $(basename "$artifact") ($(wc -c <"$artifact") bytes), base64 (first 16 KB):"
+        head -c 16384 "$artifact" | base64 -w 0
+        echo
+    done
     exit 1
 fi
 echo "fuzz-onnx: no crashes; log in $work/fuzz.log"

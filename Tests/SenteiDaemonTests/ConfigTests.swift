@@ -160,6 +160,29 @@ func configParseErrors(_ text: String, labels: [String]? = nil) -> [ConfigError]
         #expect(errors.count == 3)
     }
 
+    @Test func deepNestingIsAnErrorNotAStackOverflow() {
+        // The precheck walks values recursively: half a megabyte of '[' must end in an error, not a crash.
+        let deep = "a = " + String(repeating: "[", count: 1 << 19) + "\n"
+        #expect(TOMLPrecheck.check(deep)?.expected == "at most \(TOMLPrecheck.maxDepth) nested arrays and inline tables")
+        #expect(configParseErrors(deep).map(\.line) == [1])
+        let inline = "a = " + String(repeating: "{ b = ", count: TOMLPrecheck.maxDepth + 1) + "1\n"
+        #expect(TOMLPrecheck.check(inline)?.expected.hasPrefix("at most") == true)
+        // Within toml++'s own limit (256) the precheck passes the value on.
+        let nested = "a = " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "\n"
+        #expect(TOMLPrecheck.check(nested) == nil)
+    }
+
+    @Test func crlfFilesGetTheSameLinesAsLFFiles() {
+        // A config saved by a Windows editor: "\r\n" is one Swift Character, so line splitting must be by byte.
+        let lf = "[budgets]\nlatency_ms = 100\n\n[outputs.socket]\npth = \"/x\"\n[model]\nthreads = 0\nwhen = 1979-05-27T07:32d\n"
+        let crlf = lf.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(configParseErrors(lf).map(\.line) == [8])
+        #expect(configParseErrors(crlf).map(\.line) == [8])
+        let semantic = lf.replacingOccurrences(of: "when = 1979-05-27T07:32d\n", with: "")
+        #expect(configParseErrors(semantic).compactMap(\.line).sorted() == [5, 7])
+        #expect(configParseErrors(semantic.replacingOccurrences(of: "\n", with: "\r\n")).compactMap(\.line).sorted() == [5, 7])
+    }
+
     @Test func wrongTypeNamesExpectedAndFound() {
         let errors = configParseErrors("[model]\nthreads = \"four\"\n")
         #expect(errors.map(\.code) == [.wrongType])

@@ -8,9 +8,10 @@ struct KeyLocator: Sendable {
         var prefix = ""
         var arrayCounts: [String: Int] = [:]
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the byte: "\r\n" is one Character, so splitting the String on "\n" would leave a CRLF file as one line.
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            let line = Self.stripComment(rawLine).trimming(" \t\r")
+            let line = Self.stripComment(Substring(rawLine)).trimming(" \t\r")
             if line.isEmpty { continue }
             if line.hasPrefix("[[") && line.hasSuffix("]]") {
                 let name = Self.normalize(String(line.dropFirst(2).dropLast(2)))

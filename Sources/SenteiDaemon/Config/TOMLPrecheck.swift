@@ -19,6 +19,11 @@ struct TOMLPrecheck {
     private var i = 0
     private var line = 1
     private var lineStart = 0
+    /// Arrays and inline tables open around the current value. The grammar is walked recursively, so a file of
+    /// nothing but `[` (a config may be up to 1 MiB) would overflow the stack; toml++ refuses more than 256 levels
+    /// (TOML_MAX_NESTED_VALUES), so a limit above that still rejects only what toml++ rejects.
+    private var depth = 0
+    static let maxDepth = 300
 
     static func check(_ text: String) -> Problem? {
         var checker = TOMLPrecheck(chars: Array(text.unicodeScalars))
@@ -125,7 +130,14 @@ struct TOMLPrecheck {
         throw problem
     }
 
+    private mutating func enterNested() throws(Problem) {
+        depth += 1
+        if depth > Self.maxDepth { throw problem("at most \(Self.maxDepth) nested arrays and inline tables") }
+    }
+
     private mutating func array() throws(Problem) {
+        try enterNested()
+        defer { depth -= 1 }
         advance()
         while true {
             try skipBlankAndComments()
@@ -141,6 +153,8 @@ struct TOMLPrecheck {
     }
 
     private mutating func inlineTable() throws(Problem) {
+        try enterNested()
+        defer { depth -= 1 }
         advance()
         skipSpaces()
         if peek() == "}" { advance(); return }
