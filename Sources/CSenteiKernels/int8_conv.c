@@ -9,9 +9,7 @@
 #include "int8/conv_plan.h"
 #include "int8/s2d_geometry.h"
 
-// Group g's activation block in a microkernel: contiguous panels (offsets NULL, a constant after inlining, so the
-// generic conv's loop is unchanged) or, for the space-to-depth conv, at b + offsets[g] inside the band buffer.
-#define SK_GROUP(b, offsets, g) ((offsets) ? (b) + (offsets)[g] : (b) + (long)(g) * KG * NR)
+#include "int8/a16_kernels.h"
 
 // --- AVX-512 VNNI: 8 rows × 48 columns, vpdpbusd on u8 activation quads × broadcast s8 weight quads ---------------
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"))), apply_to = function)
@@ -96,20 +94,7 @@ static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b
 static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0) {
     __m512i c[MR][3];
     sk_i8_accumulate_vnni512(kgs, a, b, 0, c);
-    for (int r = 0; r < MR; r++) {
-        int co = row0 + r;
-        const __m512 sc = _mm512_set1_ps(p->scale[co]), bias = _mm512_set1_ps(p->bias[co]);
-        const __m512i off = _mm512_set1_epi32(p->rowOffset[co]);
-        float *out = p->output + co * p->outputChannelStride + col0;
-        const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
-        for (int v = 0; v < 3; v++) {
-            // The template epilogue's arithmetic: (acc − off) converted, · scale + bias, activation, + residual.
-            VF y = (VF)_mm512_cvtepi32_ps(_mm512_sub_epi32(c[r][v], off)) * (VF)sc + (VF)bias;
-            y = SK_FN(activate)(y, p->activation);
-            if (res) y += SK_FN(loadf)(res + 16 * v);
-            SK_FN(storef)(out + 16 * v, y);
-        }
-    }
+    SK_FN(epilogue_registers)(p, (VI(*)[3])c, row0, col0);
 }
 #include "int8/s2d_template.h"
 #include "int8/template_end.h"
@@ -375,8 +360,19 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_generic(int k
 #include "int8/template_end.h"
 
 // --- Dispatch by ISA code (chosen once by the engine; a switch per call, not per tile) -------------------------
+int sk_i8_kernel(int isa, int inputBits) {
+    if (inputBits != 16) return isa;
+    switch (isa) {
+    case 3: case 2: return 4;
+    case 1: return 1;
+    default: return 5;
+    }
+}
+
 long sk_i8_packed_weight_bytes(int isa, int m, int k) {
     switch (isa) {
+    case 5: return sk_i8_packed_weight_bytes_a16generic(m, k);
+    case 4: return sk_i8_packed_weight_bytes_a16vnni512(m, k);
     case 3: return sk_i8_packed_weight_bytes_amx(m, k);
     case 2: return sk_i8_packed_weight_bytes_vnni512(m, k);
     case 1: return sk_i8_packed_weight_bytes_avx2(m, k);
@@ -386,6 +382,8 @@ long sk_i8_packed_weight_bytes(int isa, int m, int k) {
 
 void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst) {
     switch (isa) {
+    case 5: sk_i8_pack_weights_a16generic(src, m, k, dst); break;
+    case 4: sk_i8_pack_weights_a16vnni512(src, m, k, dst); break;
     case 3: sk_i8_pack_weights_amx(src, m, k, dst); break;
     case 2: sk_i8_pack_weights_vnni512(src, m, k, dst); break;
     case 1: sk_i8_pack_weights_avx2(src, m, k, dst); break;
@@ -395,6 +393,8 @@ void sk_i8_pack_weights(int isa, const int8_t *src, int m, int k, void *dst) {
 
 long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw) {
     switch (isa) {
+    case 5: return sk_i8_scratch_bytes_a16generic(cin, kh, kw);
+    case 4: return sk_i8_scratch_bytes_a16vnni512(cin, kh, kw);
     case 3: return sk_i8_scratch_bytes_amx(cin, kh, kw);
     case 2: return sk_i8_scratch_bytes_vnni512(cin, kh, kw);
     case 1: return sk_i8_scratch_bytes_avx2(cin, kh, kw);
@@ -404,6 +404,8 @@ long sk_i8_conv2d_scratch_bytes(int isa, int cin, int kh, int kw) {
 
 void sk_i8_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int nth) {
     switch (isa) {
+    case 5: sk_i8_conv2d_a16generic(p, scratch, ith, nth); break;
+    case 4: sk_i8_conv2d_a16vnni512(p, scratch, ith, nth); break;
     case 3: sk_i8_conv2d_amx(p, scratch, ith, nth); break;
     case 2: sk_i8_conv2d_vnni512(p, scratch, ith, nth); break;
     case 1: sk_i8_conv2d_avx2(p, scratch, ith, nth); break;
@@ -454,6 +456,8 @@ int sk_i8_s2d_conv2d(int isa, const sk_i8_conv *p, void *scratch, int ith, int n
 
 void sk_i8_silu(int isa, const float *x, float *y, long n) {
     switch (isa) {
+    case 5: sk_i8_silu_a16generic(x, y, n); break;
+    case 4: sk_i8_silu_a16vnni512(x, y, n); break;
     case 3: case 2: sk_i8_silu_vnni512(x, y, n); break;
     case 1: sk_i8_silu_avx2(x, y, n); break;
     default: sk_i8_silu_generic(x, y, n); break;
@@ -462,6 +466,8 @@ void sk_i8_silu(int isa, const float *x, float *y, long n) {
 
 void sk_i8_tile(int isa, int *rows, int *columns, int *kgroup) {
     switch (isa) {
+    case 5: *rows = 4; *columns = 16; *kgroup = 2; break;
+    case 4: *rows = 8; *columns = 48; *kgroup = 2; break;
     case 3: case 2: *rows = 8; *columns = 48; *kgroup = 4; break;
     case 1: *rows = 4; *columns = 24; *kgroup = 2; break;
     default: *rows = 4; *columns = 16; *kgroup = 4; break;

@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "Frames (the first N) for the per-layer sensitivity and the model error.")
     var sensitivityFrames = 16
 
-    @Option(name: .long, help: "A layer whose int8 version alone gives a larger output error stays fp32.")
+    @Option(name: .long, help: "A layer whose int8 version alone gives a larger output error takes 16-bit activations (w8a16) if that is within it, else stays fp32.")
     var layerThreshold: Double?
 
     @Option(name: .long, help: "Then return the most sensitive layers to fp32 until the model's output error is at most this.")
@@ -41,6 +41,9 @@ struct QuantizeCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Skip bias correction.")
     var noBiasCorrection = false
+
+    @Flag(name: .long, help: "Never use 16-bit activations: layers over the threshold stay fp32.")
+    var noW8a16 = false
 
     func run() throws {
         guard let rangeMethod = CalibrationOptions.RangeMethod(rawValue: method) else {
@@ -64,6 +67,7 @@ struct QuantizeCommand: ParsableCommand {
         if let layerThreshold { options.layerErrorThreshold = layerThreshold }
         if let budget { options.modelErrorBudget = budget }
         options.biasCorrection = !noBiasCorrection
+        options.sixteenBitActivations = !noW8a16
         options.fp32Layers = Set((fp32 ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         options.progress = { stage, done, total in
             FileHandle.standardError.write(Data("\r\(stage) \(done)/\(total)   \(done == total ? "\n" : "")".utf8))
@@ -72,12 +76,13 @@ struct QuantizeCommand: ParsableCommand {
         try table.write(path: out)
         let report = table.calibration!
         FileHandle.standardError.write(Data(String(
-            format: "%d of %d convs int8 (%@ ranges, %d frames, %.1f s); output error %.4g (all int8: %.4g)\n",
-            table.int8Layers.count, table.layers.count, report.rangeMethod, report.frames, report.seconds,
-            report.modelError, report.allInt8Error).utf8))
-        for name in table.fp32Layers {
-            let layer = table.layers[name]!
-            FileHandle.standardError.write(Data("  fp32 \(name): \(layer.reason ?? "")\n".utf8))
+            format: "%d of %d convs int8, %d w8a16 (%@ ranges, %d frames, %.1f s); output error %.4g (all int8: %.4g)\n",
+            table.int8Layers.count, table.layers.count, table.w8a16Layers.count, report.rangeMethod, report.frames,
+            report.seconds, report.modelError, report.allInt8Error).utf8))
+        for (kind, names) in [("w8a16", table.w8a16Layers), ("fp32", table.fp32Layers)] {
+            for name in names {
+                FileHandle.standardError.write(Data("  \(kind) \(name): \(table.layers[name]!.reason ?? "")\n".utf8))
+            }
         }
     }
 }

@@ -25,7 +25,9 @@ struct Int8ConvTests {
         Case(cin: 5, cout: 9, h: 9, w: 11, k: 3, stride: 2, pad: 0),                               // no padding, ragged
     ]
 
-    static func layer(_ c: Case, seed: UInt64) -> (Int8Layer, GuardedBuffer, GuardedBuffer?) {
+    /// `inputBits` 16: the same conv with 16-bit activations over an observed range narrower than the input's, so
+    /// their clamping is exercised too.
+    static func layer(_ c: Case, seed: UInt64, inputBits: Int = 8) -> (Int8Layer, GuardedBuffer, GuardedBuffer?) {
         var rng = SplitMix(seed: seed)
         let weights = (0..<(c.cout * c.cin * c.k * c.k)).map { _ in rng.nextFloat(in: -0.5...0.5) }
         let bias = (0..<c.cout).map { _ in rng.nextFloat(in: -1...1) }
@@ -34,16 +36,16 @@ struct Int8ConvTests {
                               activation: c.activation, hasResidual: c.residual)
         // Inputs reach beyond the clip range on both sides, so clamping is exercised.
         let input = GuardedBuffer(random: c.cin * c.h * c.w, seed: seed &+ 1, range: -1.5...6)
-        let activation = ActivationQuantization(scale: 5.0 / 255, zeroPoint: 30, observedMin: -1.5, observedMax: 6)
+        let activation = ActivationQuantization(scale: 5.0 / 255, zeroPoint: 30, observedMin: -1.2, observedMax: 5)
         let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
         let residual = c.residual ? GuardedBuffer(random: c.cout * ho * wo, seed: seed &+ 2) : nil
         let correction = (0..<c.cout).map { _ in rng.nextFloat(in: -0.1...0.1) }
-        return (Int8Layer(conv: conv, activation: activation, biasCorrection: correction), input, residual)
+        return (Int8Layer(conv: conv, activation: activation, biasCorrection: correction, inputBits: inputBits), input, residual)
     }
 
-    @Test(arguments: cases)
-    func kernelsMatchTheScalarReference(_ c: Case) throws {
-        let (layer, input, residual) = Self.layer(c, seed: UInt64(c.cin * 1000 + c.cout))
+    @Test(arguments: cases, [8, 16])
+    func kernelsMatchTheScalarReference(_ c: Case, inputBits: Int) throws {
+        let (layer, input, residual) = Self.layer(c, seed: UInt64(c.cin * 1000 + c.cout), inputBits: inputBits)
         let ho = (c.h + 2 * c.pad - c.k) / c.stride + 1, wo = (c.w + 2 * c.pad - c.k) / c.stride + 1
         let want = GuardedBuffer(count: c.cout * ho * wo)
         Int8Reference.conv2d(layer, input: input.pointer, inputChannelStride: c.h * c.w, h: c.h, w: c.w,
@@ -63,10 +65,19 @@ struct Int8ConvTests {
     }
 
     /// The integer accumulation alone is exact: with scale 1, no bias or zero point, outputs are whole numbers equal
-    /// to the reference's.
-    @Test func accumulationIsExact() throws {
-        let c = Case(cin: 37, cout: 11, h: 7, w: 9, k: 3, stride: 1, pad: 1)
-        var (layer, input, _) = Self.layer(c, seed: 99)
+    /// to the reference's. For 16-bit activations also at the largest k they take (512), with inputs past both ends
+    /// of the range and weights at ±127, where one more k value could overflow the 32-bit accumulator.
+    @Test(arguments: [(Case(cin: 37, cout: 11, h: 7, w: 9, k: 3, stride: 1, pad: 1), 8),
+                      (Case(cin: 37, cout: 11, h: 7, w: 9, k: 3, stride: 1, pad: 1), 16),
+                      (Case(cin: Int8Layer.maxSixteenBitK, cout: 9, h: 5, w: 11, k: 1, stride: 1, pad: 0), 16)])
+    func accumulationIsExact(_ c: Case, inputBits: Int) throws {
+        var (layer, input, _) = Self.layer(c, seed: 99, inputBits: inputBits)
+        if c.cin == Int8Layer.maxSixteenBitK {
+            // Every weight ±127 with one sign per output channel, every input clamped to the range's far end.
+            for co in 0..<c.cout { for i in 0..<c.cin { layer.weights[co * c.cin + i] = co % 2 == 0 ? 127 : -127 } }
+            for i in 0..<(c.cin * c.h * c.w) { input.pointer[i] = i % 3 == 0 ? 100 : -100 }
+            layer.rowOffset = [Int32](repeating: 0, count: c.cout)
+        }
         layer.scale = [Float](repeating: 1, count: c.cout)
         layer.bias = [Float](repeating: 0, count: c.cout)
         let want = GuardedBuffer(count: c.cout * c.h * c.w)
@@ -75,8 +86,21 @@ struct Int8ConvTests {
         for isa in Int8ISA.supported {
             let got = GuardedBuffer(count: c.cout * c.h * c.w)
             try runKernel(isa, layer, c, input: input, residual: nil, output: got, parts: 2)
-            #expect(got.array == want.array, "\(isa)")
+            #expect(got.array == want.array, "\(isa) \(inputBits)-bit")
         }
+    }
+
+    /// 16-bit activations remove the input rounding: on weights that int8 represents exactly, the w8a16 conv lands
+    /// far closer to the float conv than the u8 one.
+    @Test func sixteenBitActivationsTrackTheFloatConvCloser() throws {
+        let c = Self.cases[0]
+        let q = ActivationQuantization(scale: 7.5 / 255, zeroPoint: 51, observedMin: -1.5, observedMax: 6)
+        var (base, input, _) = Self.layer(c, seed: 7)
+        let (values, scales) = Int8Layer.quantizeWeights(base.conv.weights, rows: c.cout)
+        base.conv.weights = values.indices.map { Float(values[$0]) * scales[$0 / c.cin] }
+        let u8 = try relativeErrorAgainstFloat(Int8Layer(conv: base.conv, activation: q, biasCorrection: nil), c, input)
+        let s16 = try relativeErrorAgainstFloat(Int8Layer(conv: base.conv, activation: q, biasCorrection: nil, inputBits: 16), c, input)
+        #expect(s16 > 0 && s16 * 20 < u8, "relative RMS error: 16-bit \(s16), u8 \(u8)")
     }
 
     /// The int8 SiLU inside the conv epilogue is exactly `sk_i8_silu` of the same ISA (what the QAT forward runs), and
@@ -177,6 +201,29 @@ struct Int8ConvTests {
         let relative = (squared / spread).squareRoot()
         #expect(relative < 0.02, "\(c): int8 vs float relative RMS error \(relative)")
         #expect(relative > 0, "int8 should not be bit-equal to float")
+    }
+
+    /// Relative RMS error of the best kernel set's output against the float conv (1×1, stride 1, any activation).
+    func relativeErrorAgainstFloat(_ layer: Int8Layer, _ c: Case, _ input: GuardedBuffer) throws -> Double {
+        precondition(c.k == 1 && c.stride == 1 && c.pad == 0 && !c.residual)
+        let n = c.h * c.w
+        let got = GuardedBuffer(count: c.cout * n)
+        try runKernel(Int8ISA.supported.last!, layer, c, input: input, residual: nil, output: got, parts: 2)
+        var want = [Double](repeating: 0, count: c.cout * n)
+        for co in 0..<c.cout {
+            for p in 0..<n {
+                var acc = Double(layer.conv.bias![co])
+                for ci in 0..<c.cin { acc += Double(layer.conv.weights[co * c.cin + ci]) * Double(input.pointer[ci * n + p]) }
+                want[co * n + p] = c.activation == .silu ? acc / (1 + exp(-acc)) : acc
+            }
+        }
+        let mean = want.reduce(0, +) / Double(want.count)
+        var squared = 0.0, spread = 0.0
+        for (i, w) in want.enumerated() {
+            squared += (Double(got.pointer[i]) - w) * (Double(got.pointer[i]) - w)
+            spread += (w - mean) * (w - mean)
+        }
+        return (squared / spread).squareRoot()
     }
 
     func runKernel(_ isa: Int8ISA, _ layer: Int8Layer, _ c: Case, input: GuardedBuffer, residual: GuardedBuffer?,

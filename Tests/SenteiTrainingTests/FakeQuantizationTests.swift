@@ -80,6 +80,47 @@ import Testing
         #expect(fp32Gap > 20 * max(worstKernel, 1e-6), "fp32 vs int8 \(fp32Gap)")
     }
 
+    /// The same with every layer in w8a16 (16-bit activations): the simulation quantizes inputs to 16 bits as the
+    /// kernels do.
+    @Test func forwardMatchesW8A16Inference() throws {
+        let graph = toyDetector(seed: 1, input: 32)
+        let calibration = Self.frames(6, seed: 3, size: 32)
+        var table = try QuantizationTable.calibrate(graph: graph, frames: calibration.map { Tensor(shape: [1, 3, 32, 32], data: $0) },
+                                                    options: Self.allInt8Options())
+        for name in table.layers.keys { table.layers[name]!.precision = .w8a16 }
+        let fake = try GradientGraph(graph: graph, options: .init(quantization: table))
+        #expect(fake.fakeQuantizedLayers == table.w8a16Layers && table.w8a16Layers.count == 5)
+        let int8 = Model(graph: graph, options: .init(threads: 1, quantization: table))
+        let int8Reference = Model(graph: graph, options: .init(threads: 1, useReferenceKernels: true, quantization: table))
+        #expect(int8.int8Summary?.hasSuffix("5 of 5 convs (5 with 16-bit activations)") == true)
+        let fp32 = try GradientGraph(graph: graph)
+        var worstKernel = 0.0, worstReference = 0.0, fp32Gap = 0.0
+        for x in Self.frames(4, seed: 11, size: 32) {
+            try fake.forward([x])
+            try fp32.forward([x])
+            let simulated = Array(fake.value(of: graph.outputs[0].node)), float = Array(fp32.value(of: graph.outputs[0].node))
+            worstKernel = max(worstKernel, Self.relativeDifference(simulated, try int8.run([Tensor(shape: [1, 3, 32, 32], data: x)])[0].data))
+            worstReference = max(worstReference, Self.relativeDifference(simulated, try int8Reference.run([Tensor(shape: [1, 3, 32, 32], data: x)])[0].data))
+            fp32Gap = max(fp32Gap, Self.relativeDifference(float, simulated))
+        }
+        #expect(worstKernel < 1e-4 && worstReference < 1e-4, "fake-quant vs w8a16: kernels \(worstKernel), reference \(worstReference)")
+        #expect(fp32Gap > 0, "w8a16 still rounds the weights")
+    }
+
+    @Test func sixteenBitActivationsNeedAShallowConv() throws {
+        var t = TestGraph()
+        let x = t.input([1, 64, 6, 6])
+        t.output(t.conv(x, conv(4, 64, k: 3, seed: 2), name: "deep"))
+        let activation = ActivationQuantization(scale: 0.01, zeroPoint: 90, observedMin: -1, observedMax: 1)
+        let table = QuantizationTable(activations: ["x0": activation], layers: ["deep": LayerQuantization(precision: .w8a16, input: "x0")])
+        #expect { try table.validate(against: t.graph) } throws: {
+            "\($0)".contains("'deep' has 576 k values; w8a16 takes at most 512")
+        }
+        var int8 = table
+        int8.layers["deep"]!.precision = .int8
+        try int8.validate(against: t.graph)
+    }
+
     /// The same check on the real detector (YOLOX-Nano at 160 px, every dense conv int8, synthetic frames): the
     /// difference is what the report states for the real model.
     @Test func forwardMatchesInt8InferenceOnYOLOXNano() throws {

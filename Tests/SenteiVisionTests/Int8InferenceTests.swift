@@ -33,6 +33,20 @@ import Testing
         let folded = Passes.convsFoldedBySpaceToDepth(Pipeline.optimize(try importYOLOX()))
         #expect(folded.count == 1)
         for name in folded { #expect(table.layers[name]?.sensitivity != nil, "\(name) was not measured") }
+        // A layer over the threshold had its 16-bit-activation error measured (when its k allows it); w8a16 layers
+        // are within the threshold at 16 bits or were moved there by the budget.
+        let graph = Pipeline.optimize(try importYOLOX())
+        for node in graph.nodes {
+            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], let sensitivity = entry.sensitivity,
+                  sensitivity > options.layerErrorThreshold,
+                  Int8Layer.allowsSixteenBitActivations(conv, shape: node.shape) else { continue }
+            #expect(entry.precision != .int8, "\(node.name)")
+            #expect(entry.sixteenBitSensitivity != nil, "\(node.name): 16-bit error not measured")
+        }
+        for name in table.w8a16Layers {
+            let entry = table.layers[name]!
+            #expect(entry.sixteenBitSensitivity! <= options.layerErrorThreshold || entry.reason?.contains("budget") == true)
+        }
 
         // JSON round trip, then load the fp32 graph as int8.
         let path = FileManager.default.temporaryDirectory.path + "/sentei-int8-\(getpid()).json"
@@ -42,7 +56,7 @@ import Testing
         #expect(loaded == table)
         let fp32 = try Model(path: Self.modelPath, options: .init(threads: 1))
         let int8 = try Model(path: Self.modelPath, options: .init(threads: 2, quantization: loaded))
-        #expect(int8.int8Summary?.contains("\(table.int8Layers.count) of") == true)
+        #expect(int8.int8Summary?.contains("\(table.int8Layers.count + table.w8a16Layers.count) of") == true)
 
         // Held-out frames: per-channel normalised error small, and the confident scores agree.
         let error = try OutputError(graph: Pipeline.optimize(try importYOLOX()), frames: try Self.frames(100..<102), threads: 2)

@@ -33,10 +33,19 @@ typedef struct sk_i8_conv {
     int inputZeroPoint;
     /// 0 none, 1 relu, 2 sigmoid, 3 silu (as the fp32 kernels).
     int activation;
+    /// 8: u8 activations as above. 16: s16 activations (w8a16), q(x) = clamp(roundeven(x·inputInvScale),
+    /// −32768 − zp, 32767 − zp) + zp, for layers too sensitive to 8-bit activations; at most 512 k values (so
+    /// Σ |w8 · q| < 2^31), no space-to-depth kernel, and only through the kernel sk_i8_kernel(isa, 16) names.
+    int inputBits;
 } sk_i8_conv;
 
 /// Kernel ISA codes: 0 portable C, 1 AVX2 (vpmaddwd on 16-bit pairs), 2 AVX-512 VNNI (vpdpbusd), 3 VNNI with AMX-INT8
-/// tiles for GEMMs of k a multiple of 64 and at least 128 (where sk_has_amx(); the rest as 2).
+/// tiles for GEMMs of k a multiple of 64 and at least 128 (where sk_has_amx(); the rest as 2). For 16-bit activations:
+/// 4 AVX-512 VNNI (vpdpwssd on s16 pairs), 5 portable C on s16 pairs; AVX2 (1) runs both widths.
+/// The kernel code for an ISA code and an activation width (8 or 16).
+int sk_i8_kernel(int isa, int inputBits);
+/// The largest k (cin·kh·kw) a 16-bit-activation conv may have.
+#define SK_I8_A16_MAX_K 512
 /// Bytes needed for packed weights of an m×k matrix.
 long sk_i8_packed_weight_bytes(int isa, int m, int k);
 /// Packs row-major s8 weights (m×k) into the ISA's panel layout (rows past m and k past K are zero).

@@ -4,6 +4,10 @@
 #define SK_INT8_CONV_PLAN_H
 #include "sk_int8.h"
 
+// Group g's activation block in a microkernel: contiguous panels (offsets NULL, a constant after inlining, so the
+// generic conv's loop is unchanged) or, for the space-to-depth conv, at b + offsets[g] inside the band buffer.
+#define SK_GROUP(b, offsets, g) ((offsets) ? (b) + (offsets)[g] : (b) + (long)(g) * KG * NR)
+
 typedef struct sk_i8_conv_plan {
     int wo, n, k;
     /// A 1×1 stride-1 unpadded conv reads its GEMM rows straight from the input (no im2col).

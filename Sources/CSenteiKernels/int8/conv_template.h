@@ -9,8 +9,10 @@
 //   SK_SILU(x)   (optional) the int8 SiLU below (silu_generic) in the ISA's cheaper form
 //   SK_PACK_QUADS(src, ld, inv, zp, dst) (optional, KG 4) one full group's NR columns: the four k rows at src,
 //                src + ld, … quantized into u8 quads at dst, exactly as the generic loop below
+//   SK_PACK_PAIRS(src, ld, inv, zp, qmin, qmax, dst) (optional, KG 2) the same for two k rows in 16-bit lanes
 //   SK_FN(micro_at)(kgroups, a, b, const int32_t *offsets, tile)  the same with group g's block at b + offsets[g]
 //   SK_MICRO_FUSED(kgroups, a, b, p, row0, col0) (optional) a whole MR × NR tile, epilogue included, from registers
+//                (SK_FN(epilogue_registers) finishes it)
 //   SK_LOADI_FIRST(p, n), SK_LOADF_FIRST(p, n), SK_STOREF_FIRST(p, v, n) (optional) masked moves of a vector's first n lanes
 // Everything here is static except conv2d, silu and the two packing entry points. int8/template_end.h undefines the
 // parameters, after int8/s2d_template.h has used them too.
@@ -143,13 +145,22 @@ long SK_FN(scratch_bytes)(int cin, int kh, int kw) {
 }
 
 // Quantizes K rows of NR floats (row kk at base + kk·ld) into the k-grouped activation panel: for group g and column
-// j, the KG values of rows g·KG..g·KG+KG−1 share one 32-bit lane, lowest k in the lowest bits.
-static void SK_FN(pack_activations)(const float *base, long ld, int k, float inv, int zp, BTYPE *panel) {
+// j, the KG values of rows g·KG..g·KG+KG−1 share one 32-bit lane, lowest k in the lowest bits. Values land in
+// [qmin, qmax]: [0, 255] for u8 activations, [−32768, 32767] for 16-bit ones (only in 16-bit lanes, KG 2).
+static void SK_FN(pack_activations)(const float *base, long ld, int k, float inv, int zp, int qmin, int qmax,
+                                    BTYPE *panel) {
     int kgs = (k + KG - 1) / KG;
-    const VF lo = SK_FN(splat)((float)-zp), hi = SK_FN(splat)((float)(255 - zp));
+    const VF lo = SK_FN(splat)((float)(qmin - zp)), hi = SK_FN(splat)((float)(qmax - zp));
     const VI z = zp;
+    const VU laneMask = (VU)(uint32_t)((1ull << (32 / KG)) - 1);
     uint32_t *lanes = (uint32_t *)panel;
     for (int g = 0; g < kgs; g++) {
+#ifdef SK_PACK_PAIRS
+        if (g * KG + KG <= k) {
+            SK_PACK_PAIRS(base + (long)g * KG * ld, ld, inv, zp, qmin, qmax, lanes + (long)g * NR);
+            continue;
+        }
+#endif
 #ifdef SK_PACK_QUADS
         if (g * KG + KG <= k) {
             SK_PACK_QUADS(base + (long)g * KG * ld, ld, inv, zp, lanes + (long)g * NR);
@@ -164,7 +175,7 @@ static void SK_FN(pack_activations)(const float *base, long ld, int k, float inv
                 VF x = SK_FN(loadf)(base + kk * ld + j) * inv;
                 x = __builtin_elementwise_min(__builtin_elementwise_max(x, lo), hi);
                 VI q = __builtin_convertvector(__builtin_elementwise_roundeven(x), VI) + z;
-                word |= (VU)q << (uint32_t)(t * (32 / KG));
+                word |= ((VU)q & laneMask) << (uint32_t)(t * (32 / KG));
             }
             __builtin_memcpy(lanes + (long)g * NR + j, &word, sizeof word);
         }
@@ -244,6 +255,32 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
     }
 }
 
+// The quantized activation range of `p`: 16-bit activations only in a stamp with 16-bit lanes (the dispatch in
+// int8_conv.c routes them there).
+static inline int SK_FN(qmin)(const sk_i8_conv *p) { return KG == 2 && p->inputBits == 16 ? -32768 : 0; }
+static inline int SK_FN(qmax)(const sk_i8_conv *p) { return KG == 2 && p->inputBits == 16 ? 32767 : 255; }
+
+#ifdef SK_MICRO_FUSED
+// The epilogue of one whole MR × NR tile straight from the accumulator registers (c[r][v]: row r, columns
+// v·VW ..< v·VW + VW), for the ISAs' fused microkernels: the same arithmetic as SK_FN(epilogue).
+static inline __attribute__((always_inline)) void SK_FN(epilogue_registers)(const sk_i8_conv *p, VI c[MR][NR / VW],
+                                                                          int row0, long col0) {
+    for (int r = 0; r < MR; r++) {
+        int co = row0 + r;
+        const VF sc = SK_FN(splat)(p->scale[co]), b = SK_FN(splat)(p->bias[co]);
+        const VI off = p->rowOffset[co];
+        float *out = p->output + co * p->outputChannelStride + col0;
+        const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
+        for (int v = 0; v < NR / VW; v++) {
+            VF y = __builtin_convertvector(c[r][v] - off, VF) * sc + b;
+            y = SK_FN(activate)(y, p->activation);
+            if (res) y += SK_FN(loadf)(res + VW * v);
+            SK_FN(storef)(out + VW * v, y);
+        }
+    }
+}
+#endif
+
 // Quantizes strip s of the plan into `panel` (through `col`, im2col, unless the conv is direct): the strip's first
 // output pixel `start` and the columns from ..< to of it that this strip stores. A direct conv's last strip is
 // shifted left to end at n so every strip is full (its overlap with the previous one is recomputed, not stored twice).
@@ -254,13 +291,14 @@ static void SK_FN(pack_strip)(const sk_i8_conv *p, const sk_i8_conv_plan *plan, 
         *from = (int)(s * NR - *start);
         *to = NR;
         SK_FN(pack_activations)(p->input + *start, p->inputChannelStride, plan->k, p->inputInvScale,
-                                p->inputZeroPoint, panel);
+                                p->inputZeroPoint, SK_FN(qmin)(p), SK_FN(qmax)(p), panel);
     } else {
         *start = (long)s * NR;
         *from = 0;
         *to = plan->n - s * NR < NR ? plan->n - s * NR : NR;
         SK_FN(im2col)(p, plan->wo, s * NR, *to, col);
-        SK_FN(pack_activations)(col, NR, plan->k, p->inputInvScale, p->inputZeroPoint, panel);
+        SK_FN(pack_activations)(col, NR, plan->k, p->inputInvScale, p->inputZeroPoint, SK_FN(qmin)(p), SK_FN(qmax)(p),
+                                panel);
     }
 }
 

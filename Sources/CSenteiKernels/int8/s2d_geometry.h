@@ -29,6 +29,7 @@ static inline int sk_i8_floordiv(int a, int b) { return a >= 0 ? a / b : -((-a +
 /// Fills `g` for a kernel set with `kg` values per lane, `nr` columns and `elementBytes`-byte activations; 0 when the
 /// conv is outside what the s2d kernel handles (see sk_i8_s2d_supported).
 static inline int sk_i8_s2d_geometry_make(const sk_i8_conv *p, int kg, int nr, int elementBytes, sk_i8_s2d_geometry *g) {
+    if (p->inputBits == 16) return 0;  // u8 activations only (its band buffers hold bytes or u8 values in s16)
     if (p->dilationH != 1 || p->dilationW != 1 || p->strideH < 1 || p->strideW < 1 || p->strideH > 8 || p->strideW > 8)
         return 0;
     if (p->cin < 1 || p->cout < 1 || p->kh < 1 || p->kw < 1 || p->h < 1 || p->w < 1) return 0;

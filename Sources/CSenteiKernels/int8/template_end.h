@@ -14,6 +14,7 @@
 #undef SK_SIGMOID
 #undef SK_SILU
 #undef SK_PACK_QUADS
+#undef SK_PACK_PAIRS
 #undef SK_MICRO_BODY
 #undef SK_MICRO_FUSED
 #undef SK_LOADI_FIRST

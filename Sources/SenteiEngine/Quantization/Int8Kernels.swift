@@ -42,18 +42,25 @@ package enum Int8ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
         return (Int(r), Int(c), Int(g))
     }
 
-    package func packedWeightBytes(m: Int, k: Int) -> Int { sk_i8_packed_weight_bytes(rawValue, Int32(m), Int32(k)) }
+    /// The C kernel code for this set and an activation width: 16-bit activations run on their own kernels
+    /// (vpdpwssd under VNNI; AVX2's vpmaddwd kernel takes both widths).
+    package func kernel(inputBits: Int) -> Int32 { sk_i8_kernel(rawValue, Int32(inputBits)) }
 
-    package func packWeights(_ weights: UnsafePointer<Int8>, m: Int, k: Int, into dst: UnsafeMutableRawPointer) {
-        sk_i8_pack_weights(rawValue, weights, Int32(m), Int32(k), dst)
+    package func packedWeightBytes(m: Int, k: Int, inputBits: Int = 8) -> Int {
+        sk_i8_packed_weight_bytes(kernel(inputBits: inputBits), Int32(m), Int32(k))
     }
 
-    package func scratchBytes(cin: Int, kh: Int, kw: Int) -> Int {
-        sk_i8_conv2d_scratch_bytes(rawValue, Int32(cin), Int32(kh), Int32(kw))
+    package func packWeights(_ weights: UnsafePointer<Int8>, m: Int, k: Int, inputBits: Int = 8, into dst: UnsafeMutableRawPointer) {
+        sk_i8_pack_weights(kernel(inputBits: inputBits), weights, Int32(m), Int32(k), dst)
     }
 
+    package func scratchBytes(cin: Int, kh: Int, kw: Int, inputBits: Int = 8) -> Int {
+        sk_i8_conv2d_scratch_bytes(kernel(inputBits: inputBits), Int32(cin), Int32(kh), Int32(kw))
+    }
+
+    /// Runs part ith of nth with the kernel for `params.inputBits`.
     package func conv2d(_ params: UnsafePointer<sk_i8_conv>, scratch: UnsafeMutableRawPointer, ith: Int, nth: Int) {
-        sk_i8_conv2d(rawValue, params, scratch, Int32(ith), Int32(nth))
+        sk_i8_conv2d(kernel(inputBits: Int(params.pointee.inputBits)), params, scratch, Int32(ith), Int32(nth))
     }
 
     // The space-to-depth kernel (sk_i8_s2d_* in int8_conv.c): geometry-dependent packing and scratch.
@@ -92,7 +99,8 @@ extension Int8Layer {
             padBottom: Int32(c.pads.b), padRight: Int32(c.pads.r), dilationH: Int32(c.dilation.h),
             dilationW: Int32(c.dilation.w), output: output, outputChannelStride: outputChannelStride, residual: residual,
             residualChannelStride: residualChannelStride, scale: scale, bias: bias, rowOffset: rowOffset,
-            inputInvScale: inputInvScale, inputZeroPoint: Int32(zeroPoint), activation: Int32(c.activation.rawValue))
+            inputInvScale: inputInvScale, inputZeroPoint: Int32(zeroPoint), activation: Int32(c.activation.rawValue),
+            inputBits: Int32(inputBits))
     }
 
     /// Whether the engine runs this layer with the space-to-depth kernel on an h×w input: image stems (at most 4
@@ -126,7 +134,8 @@ extension Int8ISA {
                         output: output, outputChannelStride: outputChannelStride, residual: residual,
                         residualChannelStride: residualChannelStride, scale: scale.baseAddress, bias: bias.baseAddress,
                         rowOffset: rowOffset.baseAddress)
-                    let packedBytes = spaceToDepth ? spaceToDepthPackedWeightBytes(&params) : packedWeightBytes(m: c.outChannels, k: k)
+                    let packedBytes = spaceToDepth ? spaceToDepthPackedWeightBytes(&params)
+                        : packedWeightBytes(m: c.outChannels, k: k, inputBits: layer.inputBits)
                     precondition(packedBytes > 0, "conv2dOnce: the space-to-depth kernel does not handle this geometry")
                     let packed = UnsafeMutableRawPointer.allocate(byteCount: packedBytes, alignment: 64)
                     defer { packed.deallocate() }
@@ -136,12 +145,13 @@ extension Int8ISA {
                             let packedOK = spaceToDepthPackWeights(&params, $0.baseAddress!, into: packed)
                             precondition(packedOK)
                         } else {
-                            packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed)
+                            packWeights($0.baseAddress!, m: c.outChannels, k: k, inputBits: layer.inputBits, into: packed)
                         }
                     }
                     params.packedWeights = UnsafeRawPointer(packed)
                     let partBytes = ((spaceToDepth ? spaceToDepthScratchBytes(&params)
-                                      : scratchBytes(cin: c.inChannels, kh: c.kernel.h, kw: c.kernel.w)) + 63) / 64 * 64
+                                      : scratchBytes(cin: c.inChannels, kh: c.kernel.h, kw: c.kernel.w,
+                                                     inputBits: layer.inputBits)) + 63) / 64 * 64
                     let scratch = UnsafeMutableRawPointer.allocate(byteCount: partBytes * parts, alignment: 64)
                     defer { scratch.deallocate() }
                     for ith in (0..<parts).reversed() {

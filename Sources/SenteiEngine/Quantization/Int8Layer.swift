@@ -1,5 +1,8 @@
+import CSenteiKernels
+
 /// One conv prepared for int8: per-output-channel symmetric s8 weights and the epilogue constants.
-/// q(x) = clamp(round(x·inputInvScale), −zp, 255 − zp) + zp; out = act((Σ w8·q − rowOffset)·scale + bias) (+ residual).
+/// q(x) = clamp(round(x·inputInvScale), qmin − zp, qmax − zp) + zp with [qmin, qmax] = [0, 255] (u8 activations) or
+/// [−32768, 32767] (16-bit, `LayerPrecision.w8a16`); out = act((Σ w8·q − rowOffset)·scale + bias) (+ residual).
 package struct Int8Layer: Sendable {
     package var conv: Conv
     /// Row-major [cout, cin·kh·kw] s8 weights.
@@ -8,6 +11,8 @@ package struct Int8Layer: Sendable {
     package var inputScale: Float
     package var inputInvScale: Float
     package var zeroPoint: Int
+    /// 8 (u8 activations) or 16 (s16 activations).
+    package var inputBits: Int
     /// inputScale · weightScales[co]
     package var scale: [Float]
     /// zp · Σ_k weights[co][k]
@@ -18,6 +23,14 @@ package struct Int8Layer: Sendable {
     /// Dense (group 1) 2-D convs have int8 kernels; depthwise and grouped convs stay fp32.
     package static func isQuantizable(_ conv: Conv, shape: [Int]) -> Bool {
         conv.group == 1 && shape.count == 4 && shape[0] == 1 && conv.inChannels * conv.kernel.h * conv.kernel.w > 0
+    }
+
+    /// 16-bit activations keep the s32 accumulator exact only up to this many k values (127 · 32768 · 512 < 2^31).
+    package static let maxSixteenBitK = Int(SK_I8_A16_MAX_K)
+
+    /// Whether the conv may run with 16-bit activations.
+    package static func allowsSixteenBitActivations(_ conv: Conv, shape: [Int]) -> Bool {
+        isQuantizable(conv, shape: shape) && conv.inChannels * conv.kernel.h * conv.kernel.w <= maxSixteenBitK
     }
 
     /// Symmetric per-row int8: scale = max|w|/127 (1 for an all-zero row), q = round-half-even(w/scale). With
@@ -64,20 +77,23 @@ package struct Int8Layer: Sendable {
         return (values, scales)
     }
 
-    package init(conv: Conv, activation: ActivationQuantization, biasCorrection: [Float]?) {
+    /// `inputBits` 8 uses the activation's u8 parameters, 16 its `sixteenBit` ones.
+    package init(conv: Conv, activation: ActivationQuantization, biasCorrection: [Float]?, inputBits: Int = 8) {
         self.conv = conv
         let (values, scales) = Self.quantizeWeights(conv.weights, rows: conv.outChannels)
         weights = values
         weightScales = scales
-        inputScale = activation.scale
-        inputInvScale = 1 / activation.scale
-        zeroPoint = activation.zeroPoint
-        scale = scales.map { $0 * activation.scale }
+        let (aScale, aZero) = inputBits == 16 ? activation.sixteenBit : (activation.scale, activation.zeroPoint)
+        self.inputBits = inputBits
+        inputScale = aScale
+        inputInvScale = 1 / aScale
+        zeroPoint = aZero
+        scale = scales.map { $0 * aScale }
         let k = conv.weights.count / max(conv.outChannels, 1)
         rowOffset = (0..<conv.outChannels).map { co in
             var sum: Int32 = 0
             for i in 0..<k { sum += Int32(values[co * k + i]) }
-            return sum * Int32(activation.zeroPoint)
+            return sum * Int32(aZero)
         }
         var b = conv.bias ?? [Float](repeating: 0, count: conv.outChannels)
         if let biasCorrection { for co in b.indices { b[co] += biasCorrection[co] } }
@@ -85,9 +101,15 @@ package struct Int8Layer: Sendable {
     }
 
     /// The input quantizer, exactly as the kernels compute it (multiply, clamp, round half to even, add zp).
-    @inline(__always) package static func quantize(_ x: Float, invScale: Float, zeroPoint: Int) -> Int32 {
-        let t = min(max(x * invScale, Float(-zeroPoint)), Float(255 - zeroPoint))
+    @inline(__always) package static func quantize(_ x: Float, invScale: Float, zeroPoint: Int, bits: Int = 8) -> Int32 {
+        let range = quantizedRange(bits: bits)
+        let t = min(max(x * invScale, Float(range.lowerBound - zeroPoint)), Float(range.upperBound - zeroPoint))
         return Int32(t.rounded(.toNearestOrEven)) + Int32(zeroPoint)
+    }
+
+    /// [0, 255] for u8 activations, [−32768, 32767] for 16-bit ones.
+    @inline(__always) package static func quantizedRange(bits: Int) -> ClosedRange<Int> {
+        bits == 16 ? -32768...32767 : 0...255
     }
 }
 

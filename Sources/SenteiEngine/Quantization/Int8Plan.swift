@@ -17,13 +17,15 @@ package final class Int8Plan: @unchecked Sendable {
         var layers: [Int: Int8Layer] = [:]
         var largest = 64
         for (index, node) in graph.nodes.enumerated() {
-            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision == .int8,
+            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision != .fp32,
                   Int8Layer.isQuantizable(conv, shape: node.shape), let activation = table.activations[entry.input],
                   activation.scale > 0, activation.scale.isFinite, (0...255).contains(activation.zeroPoint),
+                  entry.precision == .int8 || Int8Layer.allowsSixteenBitActivations(conv, shape: node.shape),
                   entry.biasCorrection == nil || entry.biasCorrection!.count == conv.outChannels else { continue }
-            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection)
+            let bits = entry.precision == .w8a16 ? 16 : 8
+            layers[index] = Int8Layer(conv: conv, activation: activation, biasCorrection: entry.biasCorrection, inputBits: bits)
             if let isa {
-                largest = max(largest, isa.scratchBytes(cin: conv.inChannels, kh: conv.kernel.h, kw: conv.kernel.w))
+                largest = max(largest, isa.scratchBytes(cin: conv.inChannels, kh: conv.kernel.h, kw: conv.kernel.w, inputBits: bits))
                 let inShape = graph[node.inputs[0]].shape
                 if inShape.count == 4, layers[index]!.usesSpaceToDepthKernel(h: inShape[2], w: inShape[3]) {
                     var params = layers[index]!.kernelParams(
@@ -56,9 +58,11 @@ package final class Int8Plan: @unchecked Sendable {
         }
     }
 
-    /// For reports: "int8-vnni, 52 of 61 convs".
+    /// For reports: "int8-vnni, 52 of 61 convs", or "…, 52 of 61 convs (2 with 16-bit activations)".
     package func summary(convCount: Int) -> String {
-        "\(isa?.description ?? "int8-reference"), \(layers.count) of \(convCount) convs"
+        let wide = layers.values.filter { $0.inputBits == 16 }.count
+        return "\(isa?.description ?? "int8-reference"), \(layers.count) of \(convCount) convs"
+            + (wide > 0 ? " (\(wide) with 16-bit activations)" : "")
     }
 }
 

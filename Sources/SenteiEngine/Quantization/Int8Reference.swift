@@ -22,7 +22,7 @@ package enum Int8Reference {
         for ci in 0..<cin {
             for i in 0..<(h * w) {
                 q[ci * h * w + i] = Int8Layer.quantize(input[ci * inputChannelStride + i], invScale: layer.inputInvScale,
-                                                       zeroPoint: layer.zeroPoint)
+                                                       zeroPoint: layer.zeroPoint, bits: layer.inputBits)
             }
         }
         for co in 0..<c.outChannels {

@@ -17,9 +17,12 @@ public struct CalibrationOptions: Sendable {
     public var threads: Int?
     /// The first this-many frames measure each layer's sensitivity and the final model error.
     public var sensitivityFrames = 16
-    /// A layer whose int8 version alone gives a larger output error than this stays fp32.
+    /// A layer whose int8 version alone gives a larger output error than this runs with 16-bit activations
+    /// (w8a16) if that version is within it, else stays fp32.
     public var layerErrorThreshold = 0.006
-    /// Then the most sensitive int8 layers return to fp32, one at a time, until the whole model's error is at most this.
+    /// Whether layers too sensitive for u8 activations may take 16-bit ones (w8a16) instead of staying fp32.
+    public var sixteenBitActivations = true
+    /// Then the most sensitive quantized layers return to fp32, one at a time, until the whole model's error is at most this.
     public var modelErrorBudget = 0.05
     /// Add the expected output shift of quantization (per output channel) back into the bias.
     public var biasCorrection = true
@@ -79,36 +82,45 @@ extension QuantizationTable {
         // contributes 0 to both).
         var activations: [String: ActivationQuantization] = [:]
         for t in tensors { activations[graph.nodes[t].name] = stats.parameters[t] }
-        var corrections: [Int: [Float]] = [:]
+        // w8a16 layers: the same with the fp32 means on both sides (16-bit rounding moves the mean by ~1e-5 of the
+        // range), i.e. the weights' rounding alone.
+        var corrections: [Int: [Float]] = [:], sixteenBitCorrections: [Int: [Float]] = [:]
         if options.biasCorrection {
             for (index, conv) in candidates {
                 let t = graph.nodes[index].inputs[0].index
                 guard let mean = stats.means[t], let meanQ = stats.quantizedMeans[t] else { continue }
                 let (w8, scales) = Int8Layer.quantizeWeights(conv.weights, rows: conv.outChannels)
                 let taps = conv.kernel.h * conv.kernel.w, k = conv.inChannels * taps
-                corrections[index] = (0..<conv.outChannels).map { co in
-                    var delta = 0.0
-                    for ci in 0..<conv.inChannels {
-                        for tap in 0..<taps {
-                            let i = co * k + ci * taps + tap
-                            delta += Double(conv.weights[i]) * mean[ci] - Double(w8[i]) * Double(scales[co]) * meanQ[ci]
+                func correction(_ quantizedMean: [Double]) -> [Float] {
+                    (0..<conv.outChannels).map { co in
+                        var delta = 0.0
+                        for ci in 0..<conv.inChannels {
+                            for tap in 0..<taps {
+                                let i = co * k + ci * taps + tap
+                                delta += Double(conv.weights[i]) * mean[ci] - Double(w8[i]) * Double(scales[co]) * quantizedMean[ci]
+                            }
                         }
+                        return Float(delta)
                     }
-                    return Float(delta)
                 }
+                corrections[index] = correction(meanQ)
+                sixteenBitCorrections[index] = correction(mean)
             }
         }
 
-        func table(int8 names: Set<String>, sensitivity: [String: Double], reasons: [String: String]) -> QuantizationTable {
+        func table(int8 names: Set<String>, w8a16 wide: Set<String> = [], sensitivity: [String: Double],
+                   sixteenBitSensitivity: [String: Double] = [:], reasons: [String: String]) -> QuantizationTable {
             var layers: [String: LayerQuantization] = [:]
             for (index, _) in candidates {
                 let node = graph.nodes[index]
-                let int8 = names.contains(node.name)
+                let precision: LayerPrecision = names.contains(node.name) ? .int8 : wide.contains(node.name) ? .w8a16 : .fp32
                 layers[node.name] = LayerQuantization(
-                    precision: int8 ? .int8 : .fp32, input: graph[node.inputs[0]].name, sensitivity: sensitivity[node.name],
-                    biasCorrection: corrections[index], reason: int8 ? nil : reasons[node.name])
+                    precision: precision, input: graph[node.inputs[0]].name, sensitivity: sensitivity[node.name],
+                    sixteenBitSensitivity: sixteenBitSensitivity[node.name],
+                    biasCorrection: precision == .w8a16 ? sixteenBitCorrections[index] : corrections[index],
+                    reason: precision == .int8 ? nil : reasons[node.name])
             }
-            let used = Set(layers.values.filter { $0.precision == .int8 }.map(\.input))
+            let used = Set(layers.values.filter { $0.precision != .fp32 }.map(\.input))
             return QuantizationTable(activations: activations.filter { used.contains($0.key) }, layers: layers)
         }
 
@@ -126,23 +138,53 @@ extension QuantizationTable {
         options.progress?("sensitivity", eligible.count, eligible.count)
         var reasons: [String: String] = [:]
         for name in options.fp32Layers { reasons[name] = "kept fp32 by request" }
-        var chosen = Set<String>()
+        var chosen = Set<String>(), wide = Set<String>()
+        var sixteenBitSensitivity: [String: Double] = [:]
+        let convsByName = Dictionary(candidates.map { (graph.nodes[$0.index].name, $0) }, uniquingKeysWith: { a, _ in a })
+        func allowsSixteenBit(_ name: String) -> Bool {
+            guard options.sixteenBitActivations, let (index, conv) = convsByName[name] else { return false }
+            return Int8Layer.allowsSixteenBitActivations(conv, shape: graph.nodes[index].shape)
+        }
         for name in eligible {
             if sensitivity[name]! <= options.layerErrorThreshold {
                 chosen.insert(name)
+                continue
+            }
+            let reason = String(format: "sensitivity %.3g > layer threshold %.3g", sensitivity[name]!, options.layerErrorThreshold)
+            reasons[name] = reason
+            guard allowsSixteenBit(name) else { continue }
+            let wideError = try error.measure(table(int8: [], w8a16: [name], sensitivity: [:], reasons: [:]))
+            sixteenBitSensitivity[name] = wideError
+            if wideError <= options.layerErrorThreshold {
+                wide.insert(name)
+                reasons[name] = reason + String(format: "; 16-bit activations %.3g", wideError)
             } else {
-                reasons[name] = String(format: "sensitivity %.3g > layer threshold %.3g", sensitivity[name]!, options.layerErrorThreshold)
+                reasons[name] = reason + String(format: "; with 16-bit activations %.3g", wideError)
             }
         }
+        // A layer's error at the precision it was given (the budget loop steps the worst up first).
+        func chosenError(_ name: String) -> Double { wide.contains(name) ? sixteenBitSensitivity[name]! : sensitivity[name]! }
         let allInt8Error = try error.measure(table(int8: Set(eligible), sensitivity: [:], reasons: [:]))
-        var modelError = try error.measure(table(int8: chosen, sensitivity: [:], reasons: [:]))
-        while modelError > options.modelErrorBudget, let worst = chosen.max(by: { sensitivity[$0]! < sensitivity[$1]! }) {
+        var modelError = try error.measure(table(int8: chosen, w8a16: wide, sensitivity: [:], reasons: [:]))
+        // Over the budget, the layer with the largest error steps up one precision: int8 → w8a16 where allowed, else
+        // (and from w8a16) → fp32.
+        while modelError > options.modelErrorBudget, let worst = chosen.union(wide).max(by: { chosenError($0) < chosenError($1) }) {
             options.progress?("budget", eligible.count - chosen.count, eligible.count)
-            chosen.remove(worst)
-            reasons[worst] = String(format: "returned to fp32: model error %.3g > budget %.3g", modelError, options.modelErrorBudget)
-            modelError = try error.measure(table(int8: chosen, sensitivity: [:], reasons: [:]))
+            let over = String(format: "model error %.3g > budget %.3g", modelError, options.modelErrorBudget)
+            if chosen.contains(worst), allowsSixteenBit(worst) {
+                chosen.remove(worst)
+                wide.insert(worst)
+                sixteenBitSensitivity[worst] = try error.measure(table(int8: [], w8a16: [worst], sensitivity: [:], reasons: [:]))
+                reasons[worst] = "16-bit activations: " + over
+            } else {
+                chosen.remove(worst)
+                wide.remove(worst)
+                reasons[worst] = "returned to fp32: " + over
+            }
+            modelError = try error.measure(table(int8: chosen, w8a16: wide, sensitivity: [:], reasons: [:]))
         }
-        var result = table(int8: chosen, sensitivity: sensitivity, reasons: reasons)
+        var result = table(int8: chosen, w8a16: wide, sensitivity: sensitivity, sixteenBitSensitivity: sixteenBitSensitivity,
+                           reasons: reasons)
         result.calibration = CalibrationReport(
             frames: frames.count, rangeMethod: options.rangeMethod == .percentile ? "percentile \(options.percentile)" : options.rangeMethod.rawValue,
             sensitivityFrames: probeFrames.count, layerErrorThreshold: options.layerErrorThreshold,

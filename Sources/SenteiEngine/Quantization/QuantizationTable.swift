@@ -12,8 +12,9 @@ import Foundation
 // The table holds no weights: int8 weights are derived from the fp32 graph at load time (per output channel,
 // symmetric, scale = max|w|/127), so a table is only valid for the graph it was calibrated on (layer and tensor
 // names are checked at load; a mismatch is an `invalid_quantization` error naming the entry). Activations are u8
-// with a zero point (asymmetric), one scale per tensor. Depthwise and grouped convs and every non-conv op run in
-// fp32. Calibration: QuantizationCalibration.swift; kernels: Sources/CSenteiKernels/int8_conv.c.
+// with a zero point (asymmetric), one scale per tensor; `w8a16` layers (too sensitive for u8) quantize the same
+// tensor to 16 bits over its observed range instead. Depthwise and grouped convs and every non-conv op run in
+// fp32. Calibration: QuantizationCalibration.swift; kernels: Sources/CSenteiKernels/int8_conv.c, int8_a16_conv.c.
 
 /// Per-tensor activation ranges and per-layer precision for running a model in mixed int8/fp32. Codable as JSON.
 public struct QuantizationTable: Codable, Sendable, Equatable {
@@ -35,8 +36,10 @@ public struct QuantizationTable: Codable, Sendable, Equatable {
         self.calibration = calibration
     }
 
-    /// Names of the layers that run in int8, sorted.
+    /// Names of the layers that run in int8 (u8 activations), sorted.
     public var int8Layers: [String] { layers.filter { $0.value.precision == .int8 }.map(\.key).sorted() }
+    /// Names of the layers that run with int8 weights and 16-bit activations, sorted.
+    public var w8a16Layers: [String] { layers.filter { $0.value.precision == .w8a16 }.map(\.key).sorted() }
     /// Names of the considered layers kept in fp32, sorted.
     public var fp32Layers: [String] { layers.filter { $0.value.precision == .fp32 }.map(\.key).sorted() }
 
@@ -83,10 +86,24 @@ public struct ActivationQuantization: Codable, Sendable, Equatable {
 
     /// The representable range [−zp·scale, (255 − zp)·scale].
     public var clipRange: ClosedRange<Float> { Float(-zeroPoint) * scale...Float(255 - zeroPoint) * scale }
+
+    /// The 16-bit parameters for w8a16 layers: the observed range (widened to hold 0) in 65536 steps, no clipping,
+    /// with the zero point shifted into s16 (q = clamp(round(x / scale), −32768 − zp, 32767 − zp) + zp).
+    public var sixteenBit: (scale: Float, zeroPoint: Int) {
+        let lo = min(observedMin.isFinite ? observedMin : 0, 0), hi = max(observedMax.isFinite ? observedMax : 0, 0)
+        let scale = hi > lo ? (hi - lo) / 65535 : 1
+        let zero = Int(min(max((-lo / scale).rounded(.toNearestOrEven), 0), 65535))
+        return (scale, zero - 32768)
+    }
 }
 
 public enum LayerPrecision: String, Codable, Sendable {
-    case int8, fp32
+    /// int8 weights, u8 activations.
+    case int8
+    /// int8 weights, 16-bit activations: for layers whose u8 activations cost too much accuracy (at most
+    /// `Int8Layer.maxSixteenBitK` k values).
+    case w8a16
+    case fp32
 }
 
 public struct LayerQuantization: Codable, Sendable, Equatable {
@@ -95,17 +112,20 @@ public struct LayerQuantization: Codable, Sendable, Equatable {
     public var input: String
     /// Output error with only this layer in int8 (see `CalibrationReport.errorMetric`); nil if not measured.
     public var sensitivity: Double?
+    /// The same with only this layer in w8a16; measured for the layers too sensitive for int8.
+    public var sixteenBitSensitivity: Double?
     /// Added to the float bias in int8: the expected output shift from quantizing weights and input (per output
     /// channel); nil = none.
     public var biasCorrection: [Float]?
-    /// Why the layer is fp32, when it is.
+    /// Why the layer is not int8 (fp32 or w8a16), when it is not.
     public var reason: String?
 
-    public init(precision: LayerPrecision, input: String, sensitivity: Double? = nil, biasCorrection: [Float]? = nil,
-                reason: String? = nil) {
+    public init(precision: LayerPrecision, input: String, sensitivity: Double? = nil, sixteenBitSensitivity: Double? = nil,
+                biasCorrection: [Float]? = nil, reason: String? = nil) {
         self.precision = precision
         self.input = input
         self.sensitivity = sensitivity
+        self.sixteenBitSensitivity = sixteenBitSensitivity
         self.biasCorrection = biasCorrection
         self.reason = reason
     }
@@ -135,9 +155,12 @@ extension QuantizationTable {
             guard let index = byName[name], case .conv(let conv) = graph.nodes[index].op else {
                 throw EngineError(.invalidQuantization, "\(source): layer '\(name)' is not a conv of this model")
             }
-            guard layer.precision == .int8 else { continue }
+            guard layer.precision != .fp32 else { continue }
             guard Int8Layer.isQuantizable(conv, shape: graph.nodes[index].shape) else {
                 throw EngineError(.invalidQuantization, "\(source): layer '\(name)' (\(graph.nodes[index].op.kindName)) has no int8 kernel")
+            }
+            if layer.precision == .w8a16, !Int8Layer.allowsSixteenBitActivations(conv, shape: graph.nodes[index].shape) {
+                throw EngineError(.invalidQuantization, "\(source): layer '\(name)' has \(conv.inChannels * conv.kernel.h * conv.kernel.w) k values; w8a16 takes at most \(Int8Layer.maxSixteenBitK)")
             }
             let inputName = graph[graph.nodes[index].inputs[0]].name
             guard layer.input == inputName else {

@@ -41,9 +41,11 @@ extension StepBuilder {
                 }
             }
         }
-        let packedBytes = isa.packedWeightBytes(m: c.outChannels, k: k)
+        let packedBytes = isa.packedWeightBytes(m: c.outChannels, k: k, inputBits: layer.inputBits)
         let packed = UnsafeMutableRawPointer(program.allocateOwned((packedBytes + 3) / 4))
-        layer.weights.withUnsafeBufferPointer { isa.packWeights($0.baseAddress!, m: c.outChannels, k: k, into: packed) }
+        layer.weights.withUnsafeBufferPointer {
+            isa.packWeights($0.baseAddress!, m: c.outChannels, k: k, inputBits: layer.inputBits, into: packed)
+        }
         params.packedWeights = UnsafeRawPointer(packed)
         let fixed = params
         return Program.Step(node: index, parallel: true) { ith, nth, slot in

@@ -2,7 +2,8 @@
 /// in int8 on quantized-then-dequantized operands, as the int8 inference path computes them:
 /// - weights: per output channel, symmetric, scale = max|w|/127 of the current fp32 master weights
 ///   (`Int8Layer.quantizeWeights`, the function int8 inference derives its weights with);
-/// - input activation: u8 with the table's calibrated scale and zero point (`Int8Layer.quantize`);
+/// - input activation: u8 with the table's calibrated scale and zero point, or 16-bit for its w8a16 layers
+///   (`Int8Layer.quantize`);
 /// - bias: the master bias plus the table's bias correction (int8 inference adds it too).
 /// Backward is the straight-through estimator: the weight gradient (computed against the quantized operands) goes
 /// to the fp32 master weights unchanged; the input gradient passes where the input lies inside the clip range and
@@ -11,15 +12,19 @@ package struct FakeQuantLayer: Sendable {
     package var scale: Float
     package var invScale: Float
     package var zeroPoint: Int
+    /// 8 or 16 (w8a16 layers).
+    package var bits = 8
     package var biasCorrection: [Float]?
 
     /// The table's int8 layers found in `graph`, by node index (after `QuantizationTable.validate` has checked them).
     static func resolve(_ table: QuantizationTable, graph: Graph) -> [Int: FakeQuantLayer] {
         var layers: [Int: FakeQuantLayer] = [:]
         for (index, node) in graph.nodes.enumerated() {
-            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision == .int8,
+            guard case .conv(let conv) = node.op, let entry = table.layers[node.name], entry.precision != .fp32,
                   Int8Layer.isQuantizable(conv, shape: node.shape), let a = table.activations[entry.input] else { continue }
-            layers[index] = FakeQuantLayer(scale: a.scale, invScale: 1 / a.scale, zeroPoint: a.zeroPoint,
+            let bits = entry.precision == .w8a16 ? 16 : 8
+            let (scale, zero) = bits == 16 ? a.sixteenBit : (a.scale, a.zeroPoint)
+            layers[index] = FakeQuantLayer(scale: scale, invScale: 1 / scale, zeroPoint: zero, bits: bits,
                                            biasCorrection: entry.biasCorrection)
         }
         return layers
@@ -28,13 +33,16 @@ package struct FakeQuantLayer: Sendable {
     /// x → dequantize(quantize(x)) over `lo..<hi`, exactly as the int8 kernels quantize their input.
     func quantizeDequantize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int) {
         let zp = Int32(zeroPoint)
-        for j in lo..<hi { out[j] = Float(Int8Layer.quantize(x[j], invScale: invScale, zeroPoint: zeroPoint) - zp) * scale }
+        for j in lo..<hi {
+            out[j] = Float(Int8Layer.quantize(x[j], invScale: invScale, zeroPoint: zeroPoint, bits: bits) - zp) * scale
+        }
     }
 
     /// dx += g where x is inside the clip range (the straight-through estimator of the clamp), over `lo..<hi`.
     func accumulateInsideRange(_ g: UnsafePointer<Float>, x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
                                _ lo: Int, _ hi: Int) {
-        let low = Float(-zeroPoint), high = Float(255 - zeroPoint)
+        let range = Int8Layer.quantizedRange(bits: bits)
+        let low = Float(range.lowerBound - zeroPoint), high = Float(range.upperBound - zeroPoint)
         for j in lo..<hi {
             let t = x[j] * invScale
             if t >= low && t <= high { dx[j] += g[j] }
