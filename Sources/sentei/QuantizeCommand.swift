@@ -33,7 +33,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "A layer whose int8 version alone gives a larger output error takes 16-bit activations (w8a16) if that is within it, else stays fp32.")
     var layerThreshold: Double?
 
-    @Option(name: .long, help: "Then return the most sensitive layers to fp32 until the model's output error is at most this.")
+    @Option(name: .long, help: "Then step the layers with the largest error up (int8 → w8a16 → fp32) until the model's output error is at most this.")
     var budget: Double?
 
     @Option(name: .long, help: "Layers (node names, comma-separated) kept fp32.")

@@ -22,7 +22,8 @@ public struct CalibrationOptions: Sendable {
     public var layerErrorThreshold = 0.006
     /// Whether layers too sensitive for u8 activations may take 16-bit ones (w8a16) instead of staying fp32.
     public var sixteenBitActivations = true
-    /// Then the most sensitive quantized layers return to fp32, one at a time, until the whole model's error is at most this.
+    /// Then the layer with the largest error steps up one precision (int8 → w8a16 where allowed, else fp32), one at a
+    /// time, until the whole model's error is at most this.
     public var modelErrorBudget = 0.05
     /// Add the expected output shift of quantization (per output channel) back into the bias.
     public var biasCorrection = true
