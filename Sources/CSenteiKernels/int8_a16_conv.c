@@ -20,12 +20,8 @@
 #define KG 2
 #define BTYPE int16_t
 #define ATYPE int16_t
-// The epilogue of the u8 VNNI kernels (int8_conv.c): rcp14 + one Newton step, σ and the int8 SiLU of sk_vecmath.h.
-#define SK_RECIP(x) ({ __typeof__(x) x_ = (x), r_ = (__typeof__(x))_mm512_rcp14_ps((__m512)x_); r_ * (2.0f - x_ * r_); })
-static inline __m512 sk_i8_sigmoid_a16vnni512(__m512 x) { return SK_SIGMOID_AVX512(x); }
-#define SK_SIGMOID(x) ((VF)sk_i8_sigmoid_a16vnni512((__m512)(x)))
-static inline __m512 sk_i8_silu_v_a16vnni512(__m512 x) { return SK_SILU_INT8_AVX512(x); }
-#define SK_SILU(x) ((VF)sk_i8_silu_v_a16vnni512((__m512)(x)))
+// The epilogue of the u8 VNNI kernels: rcp14 + one Newton step, σ and the int8 SiLU of sk_vecmath.h.
+#include "int8/avx512_epilogue.h"
 // Quantizing pack of one group (2 k rows × 48 columns) in 16-column steps: the generic loop's clamp in float, then
 // round-half-even by vcvtps2dq (the default MXCSR rounding) plus zp, and one blend puts row 1's value in each lane's
 // upper half. The same words as the generic loop for every input.
@@ -71,10 +67,6 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_a16vnni512(in
     }
 }
 #define SK_MICRO_BODY sk_i8_micro_body_a16vnni512
-#define SK_FIRST_MASK(n) ((__mmask16)((1u << (n)) - 1))
-#define SK_LOADI_FIRST(p, n) ((VI)_mm512_maskz_loadu_epi32(SK_FIRST_MASK(n), (p)))
-#define SK_LOADF_FIRST(p, n) ((VF)_mm512_maskz_loadu_ps(SK_FIRST_MASK(n), (p)))
-#define SK_STOREF_FIRST(p, v, n) _mm512_mask_storeu_ps((p), SK_FIRST_MASK(n), (__m512)(v))
 // Whole tiles skip the int32 tile in memory, as in the u8 VNNI kernel.
 static void sk_i8_micro_fused_a16vnni512(int kgs, const int16_t *a, const int16_t *b, const sk_i8_conv *p, int row0, long col0);
 #define SK_MICRO_FUSED sk_i8_micro_fused_a16vnni512
@@ -85,7 +77,6 @@ static void sk_i8_micro_fused_a16vnni512(int kgs, const int16_t *a, const int16_
     SK_FN(epilogue_registers)(p, (VI(*)[3])c, row0, col0);
 }
 #include "int8/template_end.h"
-#undef SK_FIRST_MASK
 #pragma clang attribute pop
 
 // --- Portable C: 4 rows × 16 columns on s16 pairs -----------------------------------------------------------------

@@ -20,17 +20,7 @@
 #define KG 4
 #define BTYPE uint8_t
 #define ATYPE int8_t
-// rcp14 plus one Newton step (relative error ~1e-8): a fraction of vdivps's cost in the sigmoid/SiLU epilogue.
-#define SK_RECIP(x) ({ __typeof__(x) x_ = (x), r_ = (__typeof__(x))_mm512_rcp14_ps((__m512)x_); r_ * (2.0f - x_ * r_); })
-// σ in 13 instructions (sk_vecmath.h, SK_SIGMOID_AVX512). Against the generic Cephes form: int8 YOLOX-Nano, one
-// thread, p50 11.5 → 10.1 ms.
-static inline __m512 sk_i8_sigmoid_vnni512(__m512 x) { return SK_SIGMOID_AVX512(x); }
-#define SK_SIGMOID(x) ((VF)sk_i8_sigmoid_vnni512((__m512)(x)))
-// The int8 SiLU of conv_template.h's silu_generic in its AVX-512 form (sk_vecmath.h, SK_SILU_INT8_AVX512).
-// Each instruction of this epilogue costs ~0.1 ms a frame on int8 YOLOX-Nano: a bit-pattern reciprocal guess with two
-// Newton steps instead of vrcp14ps (exactly reproducible in Swift) measured 0.5 ms slower (README, session 9).
-static inline __m512 sk_i8_silu_v_vnni512(__m512 x) { return SK_SILU_INT8_AVX512(x); }
-#define SK_SILU(x) ((VF)sk_i8_silu_v_vnni512((__m512)(x)))
+#include "int8/avx512_epilogue.h"
 // Quantizing pack of one group (4 k rows × 48 columns) in 16-column steps: round-half-even(x·inv) by vcvtps2dq (the
 // default MXCSR rounding) plus zp in 32 bits, then the saturating packs (32 → 16 → 8 bits, unsigned at the end) clamp
 // to [0, 255] on the way down, and one in-lane vpshufb turns each lane's four k rows × four columns into column
@@ -83,10 +73,6 @@ static inline __attribute__((always_inline)) void sk_i8_micro_body_vnni512(int k
     }
 }
 #define SK_MICRO_BODY sk_i8_micro_body_vnni512
-#define SK_FIRST_MASK(n) ((__mmask16)((1u << (n)) - 1))
-#define SK_LOADI_FIRST(p, n) ((VI)_mm512_maskz_loadu_epi32(SK_FIRST_MASK(n), (p)))
-#define SK_LOADF_FIRST(p, n) ((VF)_mm512_maskz_loadu_ps(SK_FIRST_MASK(n), (p)))
-#define SK_STOREF_FIRST(p, v, n) _mm512_mask_storeu_ps((p), SK_FIRST_MASK(n), (__m512)(v))
 // Whole tiles skip the int32 tile in memory: the epilogue (the template's, row by row) runs on the accumulators.
 static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b, const sk_i8_conv *p, int row0, long col0);
 #define SK_MICRO_FUSED sk_i8_micro_fused_vnni512
@@ -98,7 +84,6 @@ static void sk_i8_micro_fused_vnni512(int kgs, const int8_t *a, const uint8_t *b
 }
 #include "int8/s2d_template.h"
 #include "int8/template_end.h"
-#undef SK_FIRST_MASK
 #pragma clang attribute pop
 
 // --- AMX-INT8 (ISA code 3): the VNNI kernels, with GEMMs of k a multiple of 64 and at least 128 on tiles --------

@@ -146,6 +146,13 @@ extension QuantizationTable {
             guard options.sixteenBitActivations, let (index, conv) = convsByName[name] else { return false }
             return Int8Layer.allowsSixteenBitActivations(conv, shape: graph.nodes[index].shape)
         }
+        /// The output error with only this layer in w8a16, measured once and recorded for the table.
+        func measureSixteenBit(_ name: String) throws -> Double {
+            if let known = sixteenBitSensitivity[name] { return known }
+            let measured = try error.measure(table(int8: [], w8a16: [name], sensitivity: [:], reasons: [:]))
+            sixteenBitSensitivity[name] = measured
+            return measured
+        }
         for name in eligible {
             if sensitivity[name]! <= options.layerErrorThreshold {
                 chosen.insert(name)
@@ -154,8 +161,7 @@ extension QuantizationTable {
             let reason = String(format: "sensitivity %.3g > layer threshold %.3g", sensitivity[name]!, options.layerErrorThreshold)
             reasons[name] = reason
             guard allowsSixteenBit(name) else { continue }
-            let wideError = try error.measure(table(int8: [], w8a16: [name], sensitivity: [:], reasons: [:]))
-            sixteenBitSensitivity[name] = wideError
+            let wideError = try measureSixteenBit(name)
             if wideError <= options.layerErrorThreshold {
                 wide.insert(name)
                 reasons[name] = reason + String(format: "; 16-bit activations %.3g", wideError)
@@ -172,13 +178,11 @@ extension QuantizationTable {
         while modelError > options.modelErrorBudget, let worst = chosen.union(wide).max(by: { chosenError($0) < chosenError($1) }) {
             options.progress?("budget", eligible.count - chosen.count, eligible.count)
             let over = String(format: "model error %.3g > budget %.3g", modelError, options.modelErrorBudget)
-            if chosen.contains(worst), allowsSixteenBit(worst) {
-                chosen.remove(worst)
+            if chosen.remove(worst) != nil, allowsSixteenBit(worst) {
                 wide.insert(worst)
-                sixteenBitSensitivity[worst] = try error.measure(table(int8: [], w8a16: [worst], sensitivity: [:], reasons: [:]))
+                _ = try measureSixteenBit(worst)
                 reasons[worst] = "16-bit activations: " + over
             } else {
-                chosen.remove(worst)
                 wide.remove(worst)
                 reasons[worst] = "returned to fp32: " + over
             }
