@@ -124,11 +124,12 @@ struct InspectCommand: ParsableCommand {
         print("outputs: " + model.outputs.map(\.description).joined(separator: ", "))
         let layers = model.layers
         let width = min(48, layers.map(\.name.count).max() ?? 10)
+        let kindWidth = max(26, (layers.map(\.kind.count).max() ?? 0) + 2)
         for layer in layers {
             let name = layer.name.count > width ? "…" + layer.name.suffix(width - 1) : layer.name
             let shape = layer.shape.map(String.init).joined(separator: "×")
             let macs = layer.macs > 0 ? String(format: "%10.2f M", Double(layer.macs) / 1e6) : ""
-            print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + layer.kind.padding(toLength: 26, withPad: " ", startingAt: 0)
+            print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + layer.kind.padding(toLength: kindWidth, withPad: " ", startingAt: 0)
                   + shape.padding(toLength: 18, withPad: " ", startingAt: 0) + macs)
         }
         print(String(format: "%d nodes, %.3f GMACs, arena %.2f MB, weights %.2f MB, kernels %@", layers.count,

@@ -6,6 +6,9 @@ package struct MemoryPlan: Sendable {
         case constant
         /// Element offset into the arena.
         case arena(Int)
+        /// Never stored whole: computed a band at a time inside its reader's step (`BandFusion`), into the band
+        /// buffers at this element offset, which live only during that step.
+        case bands(Int)
     }
 
     package var locations: [Location]
@@ -21,7 +24,11 @@ package struct MemoryPlan: Sendable {
     static let alignment = 16  // floats: 64-byte alignment for vector loads
 
     /// - Parameter schedule: the order the program runs the nodes in and its lane regions (graph order when nil).
-    package static func make(_ graph: Graph, schedule: LaneSchedule? = nil, disableViews: Bool = false) -> MemoryPlan {
+    /// - Parameter fused: producers computed inside their reader's step, by reader (`BandFusion`), with the floats
+    ///   of their band buffers: those replace the producer's map and live during the reader's step alone, and the
+    ///   producer's inputs live until the reader has run.
+    package static func make(_ graph: Graph, schedule: LaneSchedule? = nil, disableViews: Bool = false,
+                             fused: [Int: (producer: Int, bufferFloats: Int)] = [:]) -> MemoryPlan {
         let count = graph.nodes.count
         // parent[i] = (node, element offset) when node i's value lives inside node parent's value.
         var parent = [(node: Int, offset: Int)?](repeating: nil, count: count)
@@ -128,13 +135,20 @@ package struct MemoryPlan: Sendable {
             first[r] = min(first[r], inputs.contains(index) ? -1 : position[index])
             last[r] = max(last[r], position[index])
             touching[r].append(index)
-            for input in node.inputs {
+            let fusedInputs = fused[index].map { graph.nodes[$0.producer].inputs } ?? []
+            for input in node.inputs + fusedInputs {
                 let ri = roots[input.index].node
                 last[ri] = max(last[ri], position[index])
                 touching[ri].append(index)
             }
         }
         for output in outputs { last[roots[output].node] = Int.max }
+        var bandFloats = [Int: Int]()
+        for (consumer, fusion) in fused {
+            first[fusion.producer] = position[consumer]
+            last[fusion.producer] = position[consumer]
+            bandFloats[fusion.producer] = fusion.bufferFloats
+        }
         // Lanes run at the same time: a region only one lane touches keeps its lifetime and is tagged with that lane
         // (`Region.conflicts` says what it may share memory with); any other region a lane touches lives through the
         // whole span of the lane region.
@@ -161,7 +175,8 @@ package struct MemoryPlan: Sendable {
 
         let regionIDs = (0..<count).filter { roots[$0].node == $0 && !isConstant(graph, $0) }
         let placement = place(regionIDs.map {
-            Region(count: graph.nodes[$0].elementCount, first: first[$0], last: last[$0], lane: laneOfRegion[$0])
+            Region(count: bandFloats[$0] ?? graph.nodes[$0].elementCount, first: first[$0], last: last[$0],
+                   lane: laneOfRegion[$0])
         })
         var regionOffset = [Int](repeating: 0, count: count)
         for (k, r) in regionIDs.enumerated() { regionOffset[r] = placement.offsets[k] }
@@ -169,6 +184,7 @@ package struct MemoryPlan: Sendable {
 
         let locations: [Location] = (0..<count).map { index in
             let (r, offset) = roots[index]
+            if bandFloats[r] != nil { return .bands(regionOffset[r]) }
             return isConstant(graph, r) ? .constant : .arena(regionOffset[r] + offset)
         }
         return MemoryPlan(locations: locations, arenaCount: arenaCount, isView: isView, concatInputInPlace: concatInPlace,

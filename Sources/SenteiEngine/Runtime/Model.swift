@@ -31,6 +31,9 @@ public final class Model: @unchecked Sendable {
         public var lanes: Bool
         /// Tests: the share of the split estimate a lane region must stay under (`LaneSchedule.splitMargin`).
         package var laneSplitMargin = LaneSchedule.splitMargin
+        /// Which dense conv → depthwise conv pairs run fused, a band of rows at a time (`BandFusion`); nil runs every
+        /// layer as its own step (also `SENTEI_DISABLE_PASSES=band-fusion`).
+        package var bandFusion: BandFusion.Policy? = BandFusion.Policy()
 
         public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
                     quantization: QuantizationTable? = nil, lanes: Bool = true) {
@@ -116,8 +119,11 @@ public final class Model: @unchecked Sendable {
         let schedule = kernels == nil || !options.lanes ? LaneSchedule.sequential(graph)
             : LaneSchedule.make(graph, threads: options.threads, int8Layers: int8Layers, margin: options.laneSplitMargin)
         self.schedule = schedule
-        self.program = Program(graph: graph, plan: MemoryPlan.make(graph, schedule: schedule), schedule: schedule,
-                               kernels: kernels, threads: options.threads, int8: int8)
+        let fusions = kernels == nil ? [:] : options.bandFusion.map {
+            BandFusion.plan(graph, schedule: schedule, int8: int8, policy: $0)
+        } ?? [:]
+        self.program = Program(graph: graph, plan: MemoryPlan.make(graph, schedule: schedule, fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) }),
+                               schedule: schedule, kernels: kernels, threads: options.threads, int8: int8, fusions: fusions)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -172,7 +178,8 @@ public final class Model: @unchecked Sendable {
             default: break
             }
             let inPlace = program.plan.isView[index]
-            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : ""), shape: node.shape, macs: Self.macs(node))
+            let fusedInto = program.fusions.values.first { $0.producer == index }.map { " (fused into \(graph.nodes[$0.consumer].name))" }
+            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + (fusedInto ?? ""), shape: node.shape, macs: Self.macs(node))
         }
     }
 
@@ -190,9 +197,13 @@ public final class Model: @unchecked Sendable {
         return program.steps.indices.map { i in
             let node = program.steps[i].node
             let lane = program.laneOfStep[i].map { " ‖ lane \($0)" } ?? ""
-            return (graph.nodes[node].name,
-                    graph.nodes[node].op.kindName + (program.int8?.layers[node] != nil ? " int8" : "") + lane,
-                    times[i], program.profileMinimum[i])
+            func kind(_ n: Int) -> String { graph.nodes[n].op.kindName + (program.int8?.layers[n] != nil ? " int8" : "") }
+            // A band-fused pair is one step: "Conv_41+Conv_44", "Conv6x6/s2+silu int8 → DepthwiseConv3x3/s2+silu".
+            if let producer = program.fusions[node]?.producer {
+                return (graph.nodes[producer].name + "+" + graph.nodes[node].name, kind(producer) + " → " + kind(node) + lane,
+                        times[i], program.profileMinimum[i])
+            }
+            return (graph.nodes[node].name, kind(node) + lane, times[i], program.profileMinimum[i])
         }
     }
 

@@ -93,10 +93,14 @@ final class Program: @unchecked Sendable {
     /// The int8 layers and their kernel set when the model was loaded with a quantization table.
     let int8: Int8Plan?
 
+    /// Producers computed inside their depthwise reader's step, by reader (`BandFusion`).
+    let fusions: [Int: BandFusion]
+
     init(graph: Graph, plan: MemoryPlan, schedule: LaneSchedule? = nil, kernels: KernelTable?, threads: Int,
-         int8: Int8Plan? = nil) {
+         int8: Int8Plan? = nil, fusions: [Int: BandFusion] = [:]) {
         self.plan = plan
         self.int8 = int8
+        self.fusions = fusions
         self.arenaCount = plan.arenaCount
         // calloc, not allocate + initialize: a large calloc is fresh zero pages from the kernel, so the arena costs
         // resident memory only as the first run reaches it, after the load-time buffers below are gone.
@@ -197,7 +201,20 @@ final class Program: @unchecked Sendable {
         switch plan.locations[index] {
         case .arena(let offset): return arena + offset
         case .constant: return constantPointers[index]!
+        case .bands: preconditionFailure("node \(index) is computed inside its reader's step and has no buffer")
         }
+    }
+
+    /// The node's buffer, or nil for a band-fused producer (`BandFusion`), which has none.
+    func storedPointer(_ index: Int) -> UnsafeMutablePointer<Float>? {
+        if case .bands = plan.locations[index] { return nil }
+        return pointer(index)
+    }
+
+    /// A band-fused producer's band buffers (`BandFusion.bufferFloats`), in the arena.
+    func bandBuffers(_ index: Int) -> UnsafeMutablePointer<Float> {
+        guard case .bands(let offset) = plan.locations[index] else { preconditionFailure("node \(index) is not band-fused") }
+        return arena + offset
     }
 
     /// Allocates a buffer the program owns for its lifetime (packed weights, constants, scratch).

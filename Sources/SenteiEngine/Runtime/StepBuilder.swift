@@ -12,6 +12,9 @@ struct StepBuilder {
         default: break
         }
         if program.plan.isView[index] { return nil }
+        // A band-fused producer runs inside its reader's step.
+        if case .bands = program.plan.locations[index] { return nil }
+        if let fusion = program.fusions[index], let kernels { return bandFusedStep(fusion, kernels: kernels) }
         if let int8 = int8ConvStep(index) { return int8 }
         guard let kernels else { return referenceStep(index) }
         let out = program.pointer(index)
@@ -178,16 +181,13 @@ struct StepBuilder {
         let (cout, oh, ow) = (node.shape[1], node.shape[2], node.shape[3])
         let x = UnsafePointer(program.pointer(node.inputs[0]))
         let out = program.pointer(index)
-        let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
-        let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
-        // The fp32 layers of an int8 model take the int8 layers' SiLU (code 4): 1e-4 relative, a third cheaper, and
-        // their outputs are rounded to 1/255 of a range by the int8 layers after them anyway.
-        let act = program.int8 != nil && conv.activation == .silu ? Activation.int8SiLUCode : conv.activation.rawValue
+        let act = activationCode(conv)
         let (kh, kw) = conv.kernel
         // The steps capture these, never `conv`: it holds the unpacked weights, which would then live as long as the
         // program next to their packed copy (peak RSS: YOLOX-Nano 2.2 MB, YOLOv8n@640 12 MB).
         let (stride, pads, dilation) = (conv.stride, conv.pads, conv.dilation)
         if conv.isDepthwise {
+            let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
             let weights = UnsafePointer(program.copyOwned(conv.weights))
             return Program.Step(node: index, parallel: true) { ith, nth in
                 kernels.depthwiseConv2d(x, h * w, cin, h, w, weights, kh, kw,
@@ -197,6 +197,8 @@ struct StepBuilder {
             }
         }
         if WinogradConv.applies(conv, inputShape: inShape, outputShape: node.shape) {
+            let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+            let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
             let packed = program.allocateOwned(kernels.winogradPackedWeightCount(cout, cin))
             conv.weights.withUnsafeBufferPointer {
                 kernels.packWinogradWeights($0.baseAddress!, cout: cout, cin: cin, into: packed)
@@ -210,6 +212,32 @@ struct StepBuilder {
                                         scratch + (slot % threads) * partStride, ith, nth)
             }
         }
+        let run = directConv(index, conv, kernels: kernels)
+        let full = ConvRows(inputRow: 0, rows: h, padTop: pads.t, padBottom: pads.b, output: out, outputChannelStride: oh * ow)
+        return Program.Step(node: index, parallel: true) { ith, nth, slot in run(full, ith, nth, slot) }
+    }
+
+    /// Which input rows a direct conv call reads and where it writes: the whole map, or a band of output rows
+    /// (`BandFusion`): input rows inputRow ..< inputRow + rows with the given padding above and below.
+    struct ConvRows {
+        var inputRow: Int, rows: Int, padTop: Int, padBottom: Int
+        var output: UnsafeMutablePointer<Float>, outputChannelStride: Int
+    }
+
+    /// A conv on the direct (im2col-strip or 1×1 GEMM) kernel: packs the weights once, returns the call that runs
+    /// part ith of nth of the given rows with a scratch slot.
+    func directConv(_ index: Int, _ conv: Conv, kernels: KernelTable) -> (ConvRows, Int, Int, Int) -> Void {
+        let node = graph.nodes[index]
+        let inShape = graph[node.inputs[0]].shape
+        let (cin, h, w) = (inShape[1], inShape[2], inShape[3])
+        let cout = node.shape[1]
+        let x = UnsafePointer(program.pointer(node.inputs[0]))
+        let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+        let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
+        let act = activationCode(conv)
+        let (kh, kw) = conv.kernel
+        let (stride, pads, dilation) = (conv.stride, conv.pads, conv.dilation)
+        let residualStride = node.shape[2] * node.shape[3]
         // Groups (1 for dense convs) run one after another, each a full conv over its channel slice.
         let groups = conv.group
         let cinG = cin / groups, coutG = cout / groups
@@ -225,18 +253,26 @@ struct StepBuilder {
         let scratchCount = kernels.conv2dScratchCount(cinG, kh, kw)
         let scratch = program.convScratch(partCount: scratchCount, parts: threads)
         let (threads, partStride) = (self.threads, program.convScratchPerPart)
-        return Program.Step(node: index, parallel: true) { ith, nth, slot in
+        return { rows, ith, nth, slot in
+            let input = x + rows.inputRow * w
             for g in 0..<groups {
-                kernels.conv2d(x + g * cinG * h * w, h * w, cinG, h, w,
+                kernels.conv2d(input + g * cinG * h * w, h * w, cinG, rows.rows, w,
                                packed + g * packedCount, coutG, kh, kw,
-                               stride.h, stride.w, pads.t, pads.l,
-                               pads.b, pads.r, dilation.h, dilation.w,
-                               out + g * coutG * oh * ow, oh * ow,
-                               bias.map { $0 + g * coutG }, residual.map { $0 + g * coutG * oh * ow },
-                               oh * ow, act,
+                               stride.h, stride.w, rows.padTop, pads.l,
+                               rows.padBottom, pads.r, dilation.h, dilation.w,
+                               rows.output + g * coutG * rows.outputChannelStride, rows.outputChannelStride,
+                               bias.map { $0 + g * coutG }, residual.map { $0 + g * coutG * residualStride },
+                               residualStride, act,
                                scratch + (slot % threads) * partStride, ith, nth)
             }
         }
+    }
+
+    /// The activation code a conv's kernel takes. The fp32 layers of an int8 model take the int8 layers' SiLU
+    /// (code 4): 1e-4 relative, a third cheaper, and their outputs are rounded to 1/255 of a range by the int8 layers
+    /// after them anyway.
+    func activationCode(_ conv: Conv) -> Int {
+        program.int8 != nil && conv.activation == .silu ? Activation.int8SiLUCode : conv.activation.rawValue
     }
 
     /// The scalar reference for any node: slow, allocating, single-threaded. Used wholesale in reference mode
