@@ -122,8 +122,10 @@ public final class Model: @unchecked Sendable {
         let fusions = kernels == nil ? [:] : options.bandFusion.map {
             BandFusion.plan(graph, schedule: schedule, int8: int8, policy: $0)
         } ?? [:]
-        self.program = Program(graph: graph, plan: MemoryPlan.make(graph, schedule: schedule, fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) }),
-                               schedule: schedule, kernels: kernels, threads: options.threads, int8: int8, fusions: fusions)
+        let plan = MemoryPlan.make(graph, schedule: schedule,
+                                   fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) })
+        self.program = Program(graph: graph, plan: plan, schedule: schedule, kernels: kernels, threads: options.threads,
+                               int8: int8, fusions: fusions)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -178,8 +180,9 @@ public final class Model: @unchecked Sendable {
             default: break
             }
             let inPlace = program.plan.isView[index]
-            let fusedInto = program.fusions.values.first { $0.producer == index }.map { " (fused into \(graph.nodes[$0.consumer].name))" }
-            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + (fusedInto ?? ""), shape: node.shape, macs: Self.macs(node))
+            let fusedInto = program.fusions.values.first { $0.producer == index }
+                .map { " (fused into \(graph.nodes[$0.consumer].name))" } ?? ""
+            return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + fusedInto, shape: node.shape, macs: Self.macs(node))
         }
     }
 
