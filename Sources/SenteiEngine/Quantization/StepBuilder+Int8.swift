@@ -13,7 +13,7 @@ extension StepBuilder {
     /// An int8 conv's kernel parameters (pointers into the program) and the call that runs part ith of nth with
     /// them and a scratch slot; the parameters may be changed per call (a band of rows: `BandFusion`).
     struct Int8ConvCall {
-        var params: sk_i8_conv
+        let params: sk_i8_conv
         let parallel: Bool
         let run: (UnsafePointer<sk_i8_conv>, _ ith: Int, _ nth: Int, _ slot: Int) -> Void
     }

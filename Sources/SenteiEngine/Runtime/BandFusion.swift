@@ -31,11 +31,11 @@ package struct BandFusion: Sendable {
     /// When a pair is fused and how tall its bands are.
     package struct Policy: Sendable {
         /// Producer maps smaller than this stay in a core's cache between the two steps; fusing them gains nothing.
-        package var minimumProducerBytes = 1 << 20
+        package var minimumProducerBytes: Int
         /// Budget for one part's band buffer: well inside a core's L2 next to the kernels' own working sets. Smaller
         /// bands cost more calls: on YOLOX's int8 stem 64 KB bands took 1.5× the time of 128 KB ones, while 256 KB
         /// to 1 MB gained nothing more.
-        package var bufferBytes = 128 << 10
+        package var bufferBytes: Int
 
         package init(minimumProducerBytes: Int = 1 << 20, bufferBytes: Int = 128 << 10) {
             self.minimumProducerBytes = minimumProducerBytes
@@ -79,7 +79,6 @@ package struct BandFusion: Sendable {
 
     init(producer: Int, consumer: Int, bandRows: Int, outputRows: Int, producerRows: Int, extent: Int, stride: Int,
          padTop: Int, producerRowFloats: Int) {
-        self.producerRowFloats = producerRowFloats
         self.producer = producer
         self.consumer = consumer
         self.bandRows = bandRows
@@ -89,6 +88,7 @@ package struct BandFusion: Sendable {
         self.extent = extent
         self.stride = stride
         self.padTop = padTop
+        self.producerRowFloats = producerRowFloats
     }
 
     package var bandCount: Int { (outputRows + bandRows - 1) / bandRows }
@@ -134,7 +134,7 @@ extension Int8Layer {
     /// for the whole map. The generic kernel's packing ignores the geometry; the space-to-depth kernel's depends on
     /// the top padding's phase, the same for every band when the padding is a multiple of the stride.
     func computesBands(of fusion: BandFusion, inputShape: [Int]) -> Bool {
-        guard usesSpaceToDepthKernel(h: inputShape[2], w: inputShape[3]) else { return inputShape.count == 4 }
+        guard usesSpaceToDepthKernel(h: inputShape[2], w: inputShape[3]) else { return true }
         guard conv.pads.t % conv.stride.h == 0 else { return false }
         let extent = (conv.kernel.h - 1) * conv.dilation.h + 1
         return fusion.producerWindows.allSatisfy { rows in

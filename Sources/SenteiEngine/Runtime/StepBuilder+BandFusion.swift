@@ -21,7 +21,7 @@ extension StepBuilder {
         precondition(bufferFloats == channels * capacity, "band buffer of \(producer.name)")
         let buffers = program.bandBuffers(fusion.producer)
         let weights = UnsafePointer(program.copyOwned(dw.weights))
-        let bias: UnsafePointer<Float>? = dw.bias.map { UnsafePointer(program.copyOwned($0)) }
+        let bias = ownedBias(dw)
         let act = activationCode(dw)
         let out = program.pointer(fusion.consumer)
         let plane = node.shape[2] * node.shape[3], ow = node.shape[3]
@@ -59,6 +59,7 @@ extension StepBuilder {
     private func rowProducer(_ index: Int, _ conv: Conv, kernels: KernelTable) -> RowProducer {
         let inShape = graph[graph.nodes[index].inputs[0]].shape
         let (h, w) = (inShape[2], inShape[3])
+        // The closures capture the vertical geometry, never `conv` (it holds the unpacked weights).
         let extent = (conv.kernel.h - 1) * conv.dilation.h + 1
         let (stride, padTop) = (conv.stride.h, conv.pads.t)
         if let call = int8ConvCall(index) {

@@ -187,7 +187,7 @@ struct StepBuilder {
         // program next to their packed copy (peak RSS: YOLOX-Nano 2.2 MB, YOLOv8n@640 12 MB).
         let (stride, pads, dilation) = (conv.stride, conv.pads, conv.dilation)
         if conv.isDepthwise {
-            let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+            let bias = ownedBias(conv)
             let weights = UnsafePointer(program.copyOwned(conv.weights))
             return Program.Step(node: index, parallel: true) { ith, nth in
                 kernels.depthwiseConv2d(x, h * w, cin, h, w, weights, kh, kw,
@@ -197,7 +197,7 @@ struct StepBuilder {
             }
         }
         if WinogradConv.applies(conv, inputShape: inShape, outputShape: node.shape) {
-            let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+            let bias = ownedBias(conv)
             let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
             let packed = program.allocateOwned(kernels.winogradPackedWeightCount(cout, cin))
             conv.weights.withUnsafeBufferPointer {
@@ -232,7 +232,7 @@ struct StepBuilder {
         let (cin, h, w) = (inShape[1], inShape[2], inShape[3])
         let cout = node.shape[1]
         let x = UnsafePointer(program.pointer(node.inputs[0]))
-        let bias: UnsafePointer<Float>? = conv.bias.map { UnsafePointer(program.copyOwned($0)) }
+        let bias = ownedBias(conv)
         let residual: UnsafePointer<Float>? = conv.hasResidual ? UnsafePointer(program.pointer(node.inputs[1])) : nil
         let act = activationCode(conv)
         let (kh, kw) = conv.kernel
@@ -266,6 +266,11 @@ struct StepBuilder {
                                scratch + (slot % threads) * partStride, ith, nth)
             }
         }
+    }
+
+    /// The program's own copy of a conv's bias, if it has one (steps must not capture the conv: see `convStep`).
+    func ownedBias(_ conv: Conv) -> UnsafePointer<Float>? {
+        conv.bias.map { UnsafePointer(program.copyOwned($0)) }
     }
 
     /// The activation code a conv's kernel takes. The fp32 layers of an int8 model take the int8 layers' SiLU
