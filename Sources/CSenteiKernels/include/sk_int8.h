@@ -37,6 +37,12 @@ typedef struct sk_i8_conv {
     /// −32768 − zp, 32767 − zp) + zp, for layers too sensitive to 8-bit activations; at most 512 k values (so
     /// Σ |w8 · q| < 2^31), no space-to-depth kernel, and only through the kernel sk_i8_kernel(isa, 16) names.
     int inputBits;
+    /// Two sibling 1×1 convs of one input run as one call (weights, scale, bias and rowOffset concatenated; input
+    /// packed once): output rows from splitRow on go to output2 (row co at output2 + (co − splitRow)·
+    /// outputChannelStride) with activation2, and have no residual. 0 when unused (the struct's zero value).
+    float *output2;
+    int splitRow;
+    int activation2;
 } sk_i8_conv;
 
 /// Kernel ISA codes: 0 portable C, 1 AVX2 (vpmaddwd on 16-bit pairs), 2 AVX-512 VNNI (vpdpbusd), 3 VNNI with AMX-INT8

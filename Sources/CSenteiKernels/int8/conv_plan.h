@@ -16,6 +16,15 @@ typedef struct sk_i8_conv_plan {
     int p0, p1, s0, s1;
 } sk_i8_conv_plan;
 
+/// Output channel co's row and activation: the second sibling's rows (sk_i8_conv.splitRow) go to output2.
+static inline float *sk_i8_output_row(const sk_i8_conv *p, int co) {
+    return p->splitRow > 0 && co >= p->splitRow ? p->output2 + (long)(co - p->splitRow) * p->outputChannelStride
+                                                : p->output + (long)co * p->outputChannelStride;
+}
+static inline int sk_i8_row_activation(const sk_i8_conv *p, int co) {
+    return p->splitRow > 0 && co >= p->splitRow ? p->activation2 : p->activation;
+}
+
 /// Part ith of nth; 0 when it has nothing to do. Strips are split (shared activation packing, and each part stays on
 /// the pixels it made in the layer before) unless splitting panels balances clearly better (small n, large m), as
 /// splitTiles in the fp32 kernels.

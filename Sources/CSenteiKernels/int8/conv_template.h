@@ -233,13 +233,14 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
         int co = row0 + r;
         const VF sc = SK_FN(splat)(p->scale[co]), b = SK_FN(splat)(p->bias[co]);
         const VI off = p->rowOffset[co];
-        float *out = p->output + co * p->outputChannelStride + col0;
+        float *out = sk_i8_output_row(p, co) + col0;
+        const int act = sk_i8_row_activation(p, co);
         const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
         const int32_t *acc = tile + r * NR;
         int j = from;
         for (; j + VW <= to; j += VW) {
             VF y = __builtin_convertvector(SK_FN(loadi)(acc + j) - off, VF) * sc + b;
-            y = SK_FN(activate)(y, p->activation);
+            y = SK_FN(activate)(y, act);
             if (res) y += SK_FN(loadf)(res + j);
             SK_FN(storef)(out + j, y);
         }
@@ -248,7 +249,7 @@ static void SK_FN(epilogue)(const sk_i8_conv *p, const int32_t *tile, int row0, 
             // arithmetic.
             int n = to - j;
             VF y = __builtin_convertvector(SK_LOADI_FIRST(acc + j, n) - off, VF) * sc + b;
-            y = SK_FN(activate)(y, p->activation);
+            y = SK_FN(activate)(y, act);
             if (res) y += SK_LOADF_FIRST(res + j, n);
             SK_STOREF_FIRST(out + j, y, n);
         }
@@ -269,11 +270,12 @@ static inline __attribute__((always_inline)) void SK_FN(epilogue_registers)(cons
         int co = row0 + r;
         const VF sc = SK_FN(splat)(p->scale[co]), b = SK_FN(splat)(p->bias[co]);
         const VI off = p->rowOffset[co];
-        float *out = p->output + co * p->outputChannelStride + col0;
+        float *out = sk_i8_output_row(p, co) + col0;
+        const int act = sk_i8_row_activation(p, co);
         const float *res = p->residual ? p->residual + co * p->residualChannelStride + col0 : 0;
         for (int v = 0; v < NR / VW; v++) {
             VF y = __builtin_convertvector(c[r][v] - off, VF) * sc + b;
-            y = SK_FN(activate)(y, p->activation);
+            y = SK_FN(activate)(y, act);
             if (res) y += SK_FN(loadf)(res + VW * v);
             SK_FN(storef)(out + VW * v, y);
         }

@@ -27,8 +27,11 @@ package struct MemoryPlan: Sendable {
     /// - Parameter fused: producers computed inside their reader's step, by reader (`BandFusion`), with the floats
     ///   of their band buffers: those replace the producer's map and live during the reader's step alone, and the
     ///   producer's inputs live until the reader has run.
+    /// - Parameter sameStep: nodes written by another node's step (a `SiblingFusion` pair's second conv, by its
+    ///   first): their buffers are live from that step on.
     package static func make(_ graph: Graph, schedule: LaneSchedule? = nil, disableViews: Bool = false,
-                             fused: [Int: (producer: Int, bufferFloats: Int)] = [:]) -> MemoryPlan {
+                             fused: [Int: (producer: Int, bufferFloats: Int)] = [:],
+                             sameStep: [Int: Int] = [:]) -> MemoryPlan {
         let count = graph.nodes.count
         // parent[i] = (node, element offset) when node i's value lives inside node parent's value.
         var parent = [(node: Int, offset: Int)?](repeating: nil, count: count)
@@ -126,6 +129,7 @@ package struct MemoryPlan: Sendable {
         let schedule = schedule ?? .sequential(graph)
         var position = [Int](repeating: 0, count: count)
         for (p, n) in schedule.order.enumerated() { position[n] = p }
+        for (node, writer) in sameStep { position[node] = min(position[node], position[writer]) }
         var first = [Int](repeating: Int.max, count: count)
         var last = [Int](repeating: -1, count: count)
         // The nodes that write into or read each root region.

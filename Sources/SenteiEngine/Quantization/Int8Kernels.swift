@@ -100,7 +100,7 @@ extension Int8Layer {
             dilationW: Int32(c.dilation.w), output: output, outputChannelStride: outputChannelStride, residual: residual,
             residualChannelStride: residualChannelStride, scale: scale, bias: bias, rowOffset: rowOffset,
             inputInvScale: inputInvScale, inputZeroPoint: Int32(zeroPoint), activation: Int32(c.activation.rawValue),
-            inputBits: Int32(inputBits))
+            inputBits: Int32(inputBits), output2: nil, splitRow: 0, activation2: 0)
     }
 
     /// Whether the engine runs this layer with the space-to-depth kernel on an h×w input: image stems (at most 4
@@ -118,11 +118,13 @@ extension Int8Layer {
 extension Int8ISA {
     /// Runs one int8 conv outside a program: packs the weights, then calls every part (in reverse order, each with
     /// its own scratch), as a program would across threads. For tests and benchmarks. `spaceToDepth` runs the
-    /// sk_i8_s2d kernel (the geometry must be one it handles).
+    /// sk_i8_s2d kernel (the geometry must be one it handles). `second` sends the rows from its split on to their own
+    /// output (a merged sibling pair, `Int8Layer.merging`).
     package func conv2dOnce(
         _ layer: Int8Layer, input: UnsafePointer<Float>, inputChannelStride: Int, h: Int, w: Int,
         output: UnsafeMutablePointer<Float>, outputChannelStride: Int, residual: UnsafePointer<Float>?,
-        residualChannelStride: Int, parts: Int, spaceToDepth: Bool = false
+        residualChannelStride: Int, parts: Int, spaceToDepth: Bool = false,
+        second: (output: UnsafeMutablePointer<Float>, splitRow: Int, activation: Activation)? = nil
     ) {
         let c = layer.conv
         let k = c.inChannels * c.kernel.h * c.kernel.w
@@ -134,6 +136,7 @@ extension Int8ISA {
                         output: output, outputChannelStride: outputChannelStride, residual: residual,
                         residualChannelStride: residualChannelStride, scale: scale.baseAddress, bias: bias.baseAddress,
                         rowOffset: rowOffset.baseAddress)
+                    if let second { params.setSecond(output: second.output, splitRow: second.splitRow, activation: second.activation) }
                     let packedBytes = spaceToDepth ? spaceToDepthPackedWeightBytes(&params)
                         : packedWeightBytes(m: c.outChannels, k: k, inputBits: layer.inputBits)
                     precondition(packedBytes > 0, "conv2dOnce: the space-to-depth kernel does not handle this geometry")

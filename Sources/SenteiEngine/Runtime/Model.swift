@@ -34,6 +34,8 @@ public final class Model: @unchecked Sendable {
         /// Which dense conv → depthwise conv pairs run fused, a band of rows at a time (`BandFusion`); nil runs every
         /// layer as its own step (also `SENTEI_DISABLE_PASSES=band-fusion`).
         package var bandFusion: BandFusion.Policy? = BandFusion.Policy()
+        /// Whether int8 1×1 convs that read the same tensor run as one kernel call (`SiblingFusion`).
+        package var siblingFusion = true
 
         public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
                     quantization: QuantizationTable? = nil, lanes: Bool = true) {
@@ -116,16 +118,21 @@ public final class Model: @unchecked Sendable {
         }
         // Independent branches run whole, one per thread, where they balance (LaneSchedule); not in reference mode.
         let int8Layers = Set(graph.nodes.indices.filter { int8?.layers[$0] != nil })
-        let schedule = kernels == nil || !options.lanes ? LaneSchedule.sequential(graph)
+        let lanes = kernels == nil || !options.lanes ? LaneSchedule.sequential(graph)
             : LaneSchedule.make(graph, threads: options.threads, int8Layers: int8Layers, margin: options.laneSplitMargin)
-        self.schedule = schedule
         let fusions = kernels == nil ? [:] : options.bandFusion.map {
-            BandFusion.plan(graph, schedule: schedule, int8: int8, policy: $0)
+            BandFusion.plan(graph, schedule: lanes, int8: int8, policy: $0)
         } ?? [:]
+        let (siblings, schedule) = options.siblingFusion
+            ? SiblingFusion.plan(graph, schedule: lanes, int8: int8,
+                                 excluding: Set(fusions.values.flatMap { [$0.producer, $0.consumer] }))
+            : ([], lanes)
+        self.schedule = schedule
         let plan = MemoryPlan.make(graph, schedule: schedule,
-                                   fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) })
+                                   fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) },
+                                   sameStep: Dictionary(uniqueKeysWithValues: siblings.map { ($0.second, $0.first) }))
         self.program = Program(graph: graph, plan: plan, schedule: schedule, kernels: kernels, threads: options.threads,
-                               int8: int8, fusions: fusions)
+                               int8: int8, fusions: fusions, siblings: siblings)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -181,7 +188,8 @@ public final class Model: @unchecked Sendable {
             }
             let inPlace = program.plan.isView[index]
             let fusedInto = program.fusions.values.first { $0.producer == index }
-                .map { " (fused into \(graph.nodes[$0.consumer].name))" } ?? ""
+                .map { " (fused into \(graph.nodes[$0.consumer].name))" }
+                ?? program.siblingOf[index].map { " (one call with \(graph.nodes[$0].name))" } ?? ""
             return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + fusedInto, shape: node.shape, macs: Self.macs(node))
         }
     }
@@ -204,6 +212,11 @@ public final class Model: @unchecked Sendable {
             // A band-fused pair is one step: "Conv_41+Conv_44", "Conv6x6/s2+silu int8 → DepthwiseConv3x3/s2+silu".
             if let producer = program.fusions[node]?.producer {
                 return (graph.nodes[producer].name + "+" + graph.nodes[node].name, kind(producer) + " → " + kind(node) + lane,
+                        times[i], program.profileMinimum[i])
+            }
+            // A sibling pair too: "Conv_50&Conv_53", "Conv1x1+silu int8 & Conv1x1+silu int8".
+            if let second = program.siblings[node]?.second {
+                return (graph.nodes[node].name + "&" + graph.nodes[second].name, kind(node) + " & " + kind(second) + lane,
                         times[i], program.profileMinimum[i])
             }
             return (graph.nodes[node].name, kind(node) + lane, times[i], program.profileMinimum[i])

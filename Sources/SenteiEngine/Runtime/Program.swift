@@ -95,12 +95,17 @@ final class Program: @unchecked Sendable {
 
     /// Producers computed inside their depthwise reader's step, by reader (`BandFusion`).
     let fusions: [Int: BandFusion]
+    /// int8 sibling pairs run as one call (`SiblingFusion`), by first conv; and each second conv's first.
+    let siblings: [Int: SiblingFusion]
+    let siblingOf: [Int: Int]
 
     init(graph: Graph, plan: MemoryPlan, schedule: LaneSchedule? = nil, kernels: KernelTable?, threads: Int,
-         int8: Int8Plan? = nil, fusions: [Int: BandFusion] = [:]) {
+         int8: Int8Plan? = nil, fusions: [Int: BandFusion] = [:], siblings: [SiblingFusion] = []) {
         self.plan = plan
         self.int8 = int8
         self.fusions = fusions
+        self.siblings = Dictionary(uniqueKeysWithValues: siblings.map { ($0.first, $0) })
+        self.siblingOf = Dictionary(uniqueKeysWithValues: siblings.map { ($0.second, $0.first) })
         self.arenaCount = plan.arenaCount
         // calloc, not allocate + initialize: a large calloc is fresh zero pages from the kernel, so the arena costs
         // resident memory only as the first run reaches it, after the load-time buffers below are gone.

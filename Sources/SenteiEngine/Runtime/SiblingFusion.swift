@@ -1,0 +1,71 @@
+/// Two int8 1×1 convs that read the same tensor, run as one kernel call: their weights, scales and biases
+/// concatenated, so the input is quantized and packed once, and the second's output rows go to its own buffer
+/// (`sk_i8_conv.output2`, with its own activation). YOLOX-Nano has eleven such pairs: each CSP block's two entry convs
+/// and each head level's box and objectness convs. The pair runs at the first conv's place in the schedule, the
+/// second moved up next to it (its only input is ready there). `SENTEI_DISABLE_PASSES=sibling-fusion` runs them apart.
+package struct SiblingFusion: Sendable, Equatable {
+    package let first: Int
+    package let second: Int
+
+    static let disabled = Pipeline.disabledPasses.contains("sibling-fusion")
+
+    /// The pairs for a compiled graph, each conv in at most one, and the schedule with every pair's second conv moved
+    /// right after its first. Only int8 convs of the same activation width pair (fp32 siblings have nothing to share:
+    /// the fp32 GEMM reads its input in place); neither may add a residual, feed a band fusion (`excluding`), or be
+    /// a graph output, and both must run in the same lane (or outside lane regions).
+    package static func plan(_ graph: Graph, schedule: LaneSchedule, int8: Int8Plan?,
+                             excluding: Set<Int>) -> (pairs: [SiblingFusion], schedule: LaneSchedule) {
+        guard !disabled, let int8, int8.isa != nil else { return ([], schedule) }
+        let outputs = Set(graph.outputs.map(\.node.index))
+        var laneOf = [Int: (region: Int, lane: Int)]()
+        for (r, region) in schedule.regions.enumerated() {
+            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = (r, l) } }
+        }
+        var position = [Int](repeating: 0, count: graph.nodes.count)
+        for (p, n) in schedule.order.enumerated() { position[n] = p }
+
+        func pairable(_ index: Int) -> Bool {
+            guard int8.layers[index] != nil, case .conv(let conv) = graph.nodes[index].op else { return false }
+            return conv.kernel == (1, 1) && conv.stride == (1, 1) && conv.dilation == (1, 1) && conv.pads == (0, 0, 0, 0)
+                && !conv.hasResidual && !outputs.contains(index) && !excluding.contains(index)
+        }
+        var readers = [Int: [Int]]()
+        for index in schedule.order where pairable(index) {
+            readers[graph.nodes[index].inputs[0].index, default: []].append(index)
+        }
+        var pairs: [SiblingFusion] = []
+        for (_, convs) in readers.sorted(by: { $0.key < $1.key }) {
+            var rest = convs.sorted { position[$0] < position[$1] }
+            while rest.count >= 2 {
+                let a = rest.removeFirst()
+                guard let b = rest.firstIndex(where: { compatible(a, $0, int8: int8, laneOf: laneOf) }) else { continue }
+                pairs.append(SiblingFusion(first: a, second: rest.remove(at: b)))
+            }
+        }
+        return (pairs, reordered(schedule, pairs))
+    }
+
+    /// Same activation quantization (the input's range at the same width) and the same lane.
+    static func compatible(_ a: Int, _ b: Int, int8: Int8Plan, laneOf: [Int: (region: Int, lane: Int)]) -> Bool {
+        guard let x = int8.layers[a], let y = int8.layers[b] else { return false }
+        return x.inputBits == y.inputBits && x.inputInvScale == y.inputInvScale && x.zeroPoint == y.zeroPoint
+            && laneOf[a]?.region == laneOf[b]?.region && laneOf[a]?.lane == laneOf[b]?.lane
+    }
+
+    /// `schedule` with each pair's second node right after its first, in the order and in their lane. Still inputs
+    /// before readers: the second reads only the tensor the first reads.
+    static func reordered(_ schedule: LaneSchedule, _ pairs: [SiblingFusion]) -> LaneSchedule {
+        var result = schedule
+        func moved(_ list: [Int]) -> [Int] {
+            var list = list
+            for pair in pairs where list.contains(pair.second) && list.contains(pair.first) {
+                list.removeAll { $0 == pair.second }
+                list.insert(pair.second, at: list.firstIndex(of: pair.first)! + 1)
+            }
+            return list
+        }
+        result.order = moved(schedule.order)
+        for r in result.regions.indices { result.regions[r].lanes = result.regions[r].lanes.map(moved) }
+        return result
+    }
+}
