@@ -1,3 +1,4 @@
+import CSenteiKernels
 import SenteiEngine
 import Testing
 
@@ -42,6 +43,33 @@ struct PoolingTests {
             #expect(got.guardsIntact, "\(isa) nth=\(nth)")
             #expect(got.array == want.array, "\(isa) nth=\(nth): \(firstMismatch(got.array, want.array, atol: 0, rtol: 0) ?? "")")
         }
+    }
+
+    /// sk_maxpool_same_f32 (whole small planes, `PoolCascade`'s kernel) against the reference: stride 1, k/2 padding,
+    /// odd windows up to 31 (shifts across one to three neighbouring vectors), planes narrower than, equal to and wider
+    /// than a vector, channel strides wider than the plane (nothing written between planes).
+    @Test(arguments: KernelISA.supported)
+    func smallPlanePoolMatchesReference(isa: KernelISA) {
+        for (h, w) in [(1, 1), (13, 13), (16, 16), (17, 5), (3, 40), (64, 64), (20, 33)] {
+            for k in [1, 3, 5, 7, 13, 31] {
+                let channels = 3, ics = h * w + 5, ocs = h * w + 2
+                let input = GuardedBuffer(random: channels * ics, seed: UInt64(h * 97 + w * 7 + k), range: -100...100)
+                let want = GuardedBuffer(count: channels * ocs, fill: 9)
+                ReferenceKernels.maxPool2d(input: input.pointer, inputChannelStride: ics, channels: channels, h: h, w: w,
+                                           kh: k, kw: k, strideH: 1, strideW: 1, padTop: k / 2, padLeft: k / 2,
+                                           padBottom: k / 2, padRight: k / 2, output: want.pointer, outputChannelStride: ocs)
+                let got = GuardedBuffer(count: channels * ocs, fill: 9)
+                let handled = sk_maxpool_same_f32(input.pointer, ics, got.pointer, ocs, channels, Int32(h), Int32(w),
+                                                  Int32(k), Int32(isa.rawValue))
+                #expect(handled == 1 && got.guardsIntact, "\(isa) \(h)×\(w) k\(k)")
+                #expect(got.array == want.array, "\(isa) \(h)×\(w) k\(k): \(firstMismatch(got.array, want.array, atol: 0, rtol: 0) ?? "")")
+            }
+        }
+        // Larger planes and windows are left to the row-cached kernel.
+        let big = GuardedBuffer(count: 65 * 65, fill: 1)
+        #expect(sk_maxpool_same_f32(big.pointer, 0, big.pointer, 0, 1, 65, 65, 5, Int32(isa.rawValue)) == 0)
+        #expect(sk_maxpool_same_f32(big.pointer, 0, big.pointer, 0, 1, 40, 40, 33, Int32(isa.rawValue)) == 0)
+        #expect(sk_maxpool_same_f32(big.pointer, 0, big.pointer, 0, 1, 40, 40, 4, Int32(isa.rawValue)) == 0)
     }
 
     @Test(arguments: KernelISA.supported, [(1, 1, 1, 1, 1), (3, 13, 13, 2, 2), (2, 5, 7, 3, 2), (4, 1, 9, 1, 4)])

@@ -23,6 +23,14 @@ int sk_has_amx(void);
 /// dst[c·dstLd + r] = src[r·srcLd + c] for r < rows, c < cols: a plane transposed in 16×16 blocks, in registers when
 /// isa ≥ 2 (AVX-512; the caller passes KernelISA), else a scalar loop over the same blocks.
 void sk_transpose_f32(const float *src, long srcLd, float *dst, long dstLd, long rows, long cols, int isa);
+/// The largest plane side sk_maxpool_same_f32 takes (and k ≤ 31).
+#define SK_MAXPOOL_SMALL_MAX 64
+/// Stride-1 max pooling with a k×k window (k odd) and k/2 padding on every side, windows clipped to the plane
+/// (padding never wins), of `channels` planes of h×w floats (channel c at src + c·srcStride, dst + c·dstStride):
+/// a whole plane at a time (isa ≥ 2: AVX-512; else scalar). Returns 0, doing nothing, for planes larger than
+/// SK_MAXPOOL_SMALL_MAX or kernels larger than 31.
+int sk_maxpool_same_f32(const float *src, long srcStride, float *dst, long dstStride, long channels, int h, int w,
+                        int k, int isa);
 /// Sets flush-to-zero and denormals-are-zero in the calling thread's MXCSR and returns its previous value (0 and
 /// no effect off x86-64). Denormal operands and results cost a microcode assist of ~100 cycles per instruction on x86;
 /// SiLU of a large negative pre-activation (x·σ(x) below 1e-36) made them common: the YOLOv8n stem conv on 0–255

@@ -202,3 +202,21 @@ package struct LaneSchedule: Sendable {
         return false
     }
 }
+
+extension LaneSchedule {
+    /// This schedule with `node` moved to right after `anchor`, in the order and in their lane (both in the same one,
+    /// or outside lane regions). Still inputs before readers when `node` reads nothing `anchor` does not have ready.
+    func placing(_ node: Int, after anchor: Int) -> LaneSchedule {
+        func moved(_ list: [Int]) -> [Int] {
+            guard list.contains(node), list.contains(anchor) else { return list }
+            var list = list
+            list.removeAll { $0 == node }
+            list.insert(node, at: list.firstIndex(of: anchor)! + 1)
+            return list
+        }
+        var result = self
+        result.order = moved(order)
+        for r in result.regions.indices { result.regions[r].lanes = result.regions[r].lanes.map(moved) }
+        return result
+    }
+}

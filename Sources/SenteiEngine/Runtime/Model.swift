@@ -36,6 +36,8 @@ public final class Model: @unchecked Sendable {
         package var bandFusion: BandFusion.Policy? = BandFusion.Policy()
         /// Whether int8 1×1 convs that read the same tensor run as one kernel call (`SiblingFusion`).
         package var siblingFusion = true
+        /// Whether max pools of one tensor with growing kernels run as one cascade step (`PoolCascade`).
+        package var poolCascade = true
 
         public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
                     quantization: QuantizationTable? = nil, lanes: Bool = true) {
@@ -123,16 +125,20 @@ public final class Model: @unchecked Sendable {
         let fusions = kernels == nil ? [:] : options.bandFusion.map {
             BandFusion.plan(graph, schedule: lanes, int8: int8, policy: $0)
         } ?? [:]
-        let (siblings, schedule) = options.siblingFusion
+        let (siblings, paired) = options.siblingFusion
             ? SiblingFusion.plan(graph, schedule: lanes, int8: int8,
                                  excluding: Set(fusions.values.flatMap { [$0.producer, $0.consumer] }))
             : ([], lanes)
+        let (cascades, schedule) = kernels != nil && options.poolCascade ? PoolCascade.plan(graph, schedule: paired)
+            : ([], paired)
         self.schedule = schedule
+        // Nodes computed in another node's step: their buffers are live from that step on.
+        let sameStep = siblings.map { ($0.second, $0.first) } + cascades.flatMap { c in c.pools.dropFirst().map { ($0, c.pools[0]) } }
         let plan = MemoryPlan.make(graph, schedule: schedule,
                                    fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) },
-                                   sameStep: Dictionary(uniqueKeysWithValues: siblings.map { ($0.second, $0.first) }))
+                                   sameStep: Dictionary(uniqueKeysWithValues: sameStep))
         self.program = Program(graph: graph, plan: plan, schedule: schedule, kernels: kernels, threads: options.threads,
-                               int8: int8, fusions: fusions, siblings: siblings)
+                               int8: int8, fusions: fusions, siblings: siblings, cascades: cascades)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).
         self.graph = kernels == nil ? graph : Self.strippingWeights(graph)
         self.inputs = graph.inputs.map { TensorInfo(name: graph[$0].name, shape: graph[$0].shape) }
@@ -189,7 +195,8 @@ public final class Model: @unchecked Sendable {
             let inPlace = program.plan.isView[index]
             let fusedInto = program.fusions.values.first { $0.producer == index }
                 .map { " (fused into \(graph.nodes[$0.consumer].name))" }
-                ?? program.siblingOf[index].map { " (one call with \(graph.nodes[$0].name))" } ?? ""
+                ?? program.siblingOf[index].map { " (one call with \(graph.nodes[$0].name))" }
+                ?? program.cascadeOf[index].map { " (cascaded in \(graph.nodes[$0].name)'s step)" } ?? ""
             return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + fusedInto, shape: node.shape, macs: Self.macs(node))
         }
     }
@@ -214,9 +221,9 @@ public final class Model: @unchecked Sendable {
                 return (graph.nodes[producer].name + "+" + graph.nodes[node].name, kind(producer) + " → " + kind(node) + lane,
                         times[i], program.profileMinimum[i])
             }
-            // A sibling pair too: "Conv_50&Conv_53", "Conv1x1+silu int8 & Conv1x1+silu int8".
-            if let second = program.siblings[node]?.second {
-                return (graph.nodes[node].name + "&" + graph.nodes[second].name, kind(node) + " & " + kind(second) + lane,
+            // A sibling pair or a pool cascade too: "Conv_50&Conv_53", "Conv1x1+silu int8 & Conv1x1+silu int8".
+            if let group = program.siblings[node].map({ [$0.first, $0.second] }) ?? program.cascades[node]?.pools {
+                return (group.map { graph.nodes[$0].name }.joined(separator: "&"), group.map(kind).joined(separator: " & ") + lane,
                         times[i], program.profileMinimum[i])
             }
             return (graph.nodes[node].name, kind(node) + lane, times[i], program.profileMinimum[i])

@@ -98,14 +98,20 @@ final class Program: @unchecked Sendable {
     /// int8 sibling pairs run as one call (`SiblingFusion`), by first conv; and each second conv's first.
     let siblings: [Int: SiblingFusion]
     let siblingOf: [Int: Int]
+    /// Max pool cascades run as one step (`PoolCascade`), by first pool; and each later pool's first.
+    let cascades: [Int: PoolCascade]
+    let cascadeOf: [Int: Int]
 
     init(graph: Graph, plan: MemoryPlan, schedule: LaneSchedule? = nil, kernels: KernelTable?, threads: Int,
-         int8: Int8Plan? = nil, fusions: [Int: BandFusion] = [:], siblings: [SiblingFusion] = []) {
+         int8: Int8Plan? = nil, fusions: [Int: BandFusion] = [:], siblings: [SiblingFusion] = [],
+         cascades: [PoolCascade] = []) {
         self.plan = plan
         self.int8 = int8
         self.fusions = fusions
         self.siblings = Dictionary(uniqueKeysWithValues: siblings.map { ($0.first, $0) })
         self.siblingOf = Dictionary(uniqueKeysWithValues: siblings.map { ($0.second, $0.first) })
+        self.cascades = Dictionary(uniqueKeysWithValues: cascades.map { ($0.pools[0], $0) })
+        self.cascadeOf = Dictionary(uniqueKeysWithValues: cascades.flatMap { c in c.pools.dropFirst().map { ($0, c.pools[0]) } })
         self.arenaCount = plan.arenaCount
         // calloc, not allocate + initialize: a large calloc is fresh zero pages from the kernel, so the arena costs
         // resident memory only as the first run reaches it, after the load-time buffers below are gone.

@@ -42,7 +42,7 @@ package struct SiblingFusion: Sendable, Equatable {
                 pairs.append(SiblingFusion(first: a, second: rest.remove(at: b)))
             }
         }
-        return (pairs, reordered(schedule, pairs))
+        return (pairs, pairs.reduce(schedule) { $0.placing($1.second, after: $1.first) })
     }
 
     /// Same activation quantization (the input's range at the same width) and the same lane.
@@ -50,22 +50,5 @@ package struct SiblingFusion: Sendable, Equatable {
         guard let x = int8.layers[a], let y = int8.layers[b] else { return false }
         return x.inputBits == y.inputBits && x.inputInvScale == y.inputInvScale && x.zeroPoint == y.zeroPoint
             && laneOf[a]?.region == laneOf[b]?.region && laneOf[a]?.lane == laneOf[b]?.lane
-    }
-
-    /// `schedule` with each pair's second node right after its first, in the order and in their lane. Still inputs
-    /// before readers: the second reads only the tensor the first reads.
-    static func reordered(_ schedule: LaneSchedule, _ pairs: [SiblingFusion]) -> LaneSchedule {
-        var result = schedule
-        func moved(_ list: [Int]) -> [Int] {
-            var list = list
-            for pair in pairs where list.contains(pair.second) && list.contains(pair.first) {
-                list.removeAll { $0 == pair.second }
-                list.insert(pair.second, at: list.firstIndex(of: pair.first)! + 1)
-            }
-            return list
-        }
-        result.order = moved(schedule.order)
-        for r in result.regions.indices { result.regions[r].lanes = result.regions[r].lanes.map(moved) }
-        return result
     }
 }

@@ -15,9 +15,10 @@ struct StepBuilder {
         // A band-fused producer runs inside its reader's step.
         if case .bands = program.plan.locations[index] { return nil }
         if let fusion = program.fusions[index], let kernels { return bandFusedStep(fusion, kernels: kernels) }
-        // A sibling pair's second conv runs inside the first's step.
-        if program.siblingOf[index] != nil { return nil }
+        // A sibling pair's second conv, and a pool cascade's later pools, run inside the first's step.
+        if program.siblingOf[index] != nil || program.cascadeOf[index] != nil { return nil }
         if let pair = program.siblings[index] { return siblingStep(pair) }
+        if let cascade = program.cascades[index], let kernels { return poolCascadeStep(cascade, kernels: kernels) }
         if let int8 = int8ConvStep(index) { return int8 }
         guard let kernels else { return referenceStep(index) }
         let out = program.pointer(index)
