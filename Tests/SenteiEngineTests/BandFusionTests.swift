@@ -56,6 +56,8 @@ import Testing
         // kernel in int8), 3×3 convs, and a 1×1 conv (a GEMM over the band's pixels), before stride 1 and 2.
         (3, 16, 40, 6, 2, 2, 2), (3, 16, 38, 6, 2, 2, 1), (8, 16, 21, 3, 1, 1, 1), (8, 16, 22, 3, 2, 1, 2),
         (16, 32, 19, 1, 1, 0, 2), (16, 32, 20, 1, 1, 0, 1),
+        // A stem map at least one tile wide: the fp32 kernel's staged path, its row ring restarted per band.
+        (3, 16, 100, 6, 2, 2, 2),
     ])
     func fusedPairMatchesSeparateSteps(_ p: (Int, Int, Int, Int, Int, Int, Int)) throws {
         let graph = try Self.pair(cin: p.0, cout: p.1, size: p.2, kernel: p.3, stride: p.4, pad: p.5, dwStride: p.6)

@@ -34,6 +34,10 @@ let convCases: [ConvCase] = [
     ConvCase(cin: 2, cout: 8, h: 5, w: 49, kh: 5, kw: 5, stride: (1, 1), pads: (2, 2, 2, 2), residual: true),
     ConvCase(cin: 3, cout: 5, h: 1, w: 64, kh: 1, kw: 3, stride: (1, 1), pads: (0, 1, 0, 1), activation: 3),
     ConvCase(cin: 3, cout: 16, h: 8, w: 200, kh: 3, kw: 3, stride: (2, 3), pads: (1, 1, 1, 1), activation: 3),
+    // Staged input rows are reused across output rows (a ring of span rows per channel): YOLOX's folded 6×6/s2 stem,
+    // and a vertical dilation (the window's rows two apart).
+    ConvCase(cin: 3, cout: 16, h: 14, w: 104, kh: 6, kw: 6, stride: (2, 2), pads: (2, 2, 2, 2), activation: 3),
+    ConvCase(cin: 4, cout: 8, h: 11, w: 60, kh: 3, kw: 3, pads: (2, 2, 2, 2), dilation: (2, 2), residual: true),
 ]
 
 @Suite("conv2d against the scalar reference")
