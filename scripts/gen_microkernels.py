@@ -52,14 +52,16 @@ def kernel(rows, vecs, indirect=False):
         w("        pb += rowBytes")
     w("    }")
     # Full tiles store bias-added rows straight from registers and activate them in place (L1-hot) in one
-    # out-of-line call; everything else goes through a stack copy of the tile. Keeping the epilogue out of line
+    # out-of-line call, then add the residual in another (unless it is C itself: its values must be read before
+    # they are overwritten); everything else goes through a stack copy of the tile. Keeping the epilogue out of line
     # keeps this function small enough to be inlined, and no vector is ever passed through the call ABI.
-    w(f"    if colFrom == 0 && colTo == {vecs} &* vectorWidth && epilogue.residual == nil {{")
+    w(f"    if colFrom == 0 && colTo == {vecs} &* vectorWidth && epilogue.residual != UnsafePointer(c) {{")
     w("        let bias = epilogue.bias")
     for r in range(rows):
         args = ", ".join(f"c{r}_{j}" for j in range(vecs))
         w(f"        if {r} < rows {{ storeBiasedRow{vecs}(c + {r} &* ldc, {args}, bias: bias?[{r}] ?? 0) }}")
     w(f"        if epilogue.activation != ActivationCode.none {{ activateTile{vecs}(c, ldc: ldc, rows: rows, activation: epilogue.activation) }}")
+    w(f"        if let residual = epilogue.residual {{ addResidualTile(c, ldc: ldc, rows: rows, vectors: {vecs}, residual: residual, ldr: epilogue.ldr) }}")
     w("    } else {")
     w("        let tile = (" + ", ".join(f"c{r}_{j}" for r in range(rows) for j in range(vecs)) + ")")
     w("        withUnsafeBytes(of: tile) {")

@@ -36,7 +36,7 @@ func micro8x3(
         pa += 8
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
@@ -47,6 +47,7 @@ func micro8x3(
         if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
@@ -89,7 +90,7 @@ func micro8x3Indirect(
         do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0); c7_1 = vfma(a7, b1, c7_1); c7_2 = vfma(a7, b2, c7_2) }
         pa += 8
     }
-    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
@@ -100,6 +101,7 @@ func micro8x3Indirect(
         if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
@@ -142,7 +144,7 @@ func micro8x2(
         pa += 8
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
@@ -153,6 +155,7 @@ func micro8x2(
         if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
@@ -194,7 +197,7 @@ func micro8x2Indirect(
         do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0); c7_1 = vfma(a7, b1, c7_1) }
         pa += 8
     }
-    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
@@ -205,6 +208,7 @@ func micro8x2Indirect(
         if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
@@ -246,7 +250,7 @@ func micro8x1(
         pa += 8
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
@@ -257,6 +261,7 @@ func micro8x1(
         if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
@@ -297,7 +302,7 @@ func micro8x1Indirect(
         do { let a7 = FVec(repeating: pa[7]); c7_0 = vfma(a7, b0, c7_0) }
         pa += 8
     }
-    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
@@ -308,6 +313,7 @@ func micro8x1Indirect(
         if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
         if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
@@ -343,13 +349,14 @@ func micro4x3(
         pa += 4
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
@@ -384,13 +391,14 @@ func micro4x3Indirect(
         do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1); c3_2 = vfma(a3, b2, c3_2) }
         pa += 4
     }
-    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
@@ -425,13 +433,14 @@ func micro4x2(
         pa += 4
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
@@ -465,13 +474,14 @@ func micro4x2Indirect(
         do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0); c3_1 = vfma(a3, b1, c3_1) }
         pa += 4
     }
-    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
@@ -505,13 +515,14 @@ func micro4x1(
         pa += 4
         pb += rowBytes
     }
-    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {
@@ -544,13 +555,14 @@ func micro4x1Indirect(
         do { let a3 = FVec(repeating: pa[3]); c3_0 = vfma(a3, b0, c3_0) }
         pa += 4
     }
-    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual == nil {
+    if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
         let bias = epilogue.bias
         if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
         if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
         if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
         if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
+        if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {

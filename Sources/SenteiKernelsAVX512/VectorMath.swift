@@ -153,6 +153,20 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
     }
 }
 
+/// C[r][0 ..< vectors·vectorWidth] += residual[r][…] for the tile's rows (residual row stride ldr): the fused Add of
+/// a full tile, in vectors (the edge path adds element by element).
+@inline(never) func addResidualTile(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, vectors: Int,
+                                    residual: UnsafePointer<Float>, ldr: Int) {
+    let vb = vectorWidth &* 4
+    for r in 0..<rows {
+        let p = UnsafeMutableRawPointer(c + r &* ldc), q = UnsafeRawPointer(residual + r &* ldr)
+        for v in 0..<vectors {
+            let sum = p.loadUnaligned(fromByteOffset: v &* vb, as: FVec.self) + q.loadUnaligned(fromByteOffset: v &* vb, as: FVec.self)
+            p.storeBytes(of: sum, toByteOffset: v &* vb, as: FVec.self)
+        }
+    }
+}
+
 /// `activateTile3` for tiles one or two vectors wide: every vector of the tile is independent work.
 @inline(never) func activateTile2(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, activation: Int) {
     activateTileVectors(c, ldc: ldc, rows: rows, vectors: 2, activation: activation)
