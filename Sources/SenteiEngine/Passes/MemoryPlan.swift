@@ -27,8 +27,8 @@ package struct MemoryPlan: Sendable {
     /// - Parameter fused: producers computed inside their reader's step, by reader (`BandFusion`), with the floats
     ///   of their band buffers: those replace the producer's map and live during the reader's step alone, and the
     ///   producer's inputs live until the reader has run.
-    /// - Parameter sameStep: nodes written by another node's step (a `SiblingFusion` pair's second conv, by its
-    ///   first): their buffers are live from that step on.
+    /// - Parameter sameStep: nodes written by another node's step (a `SiblingFusion` pair's second conv by its first,
+    ///   a `PoolCascade` chain's later pools by its first): their buffers are live from that step on.
     package static func make(_ graph: Graph, schedule: LaneSchedule? = nil, disableViews: Bool = false,
                              fused: [Int: (producer: Int, bufferFloats: Int)] = [:],
                              sameStep: [Int: Int] = [:]) -> MemoryPlan {

@@ -205,7 +205,8 @@ package struct LaneSchedule: Sendable {
 
 extension LaneSchedule {
     /// This schedule with `node` moved to right after `anchor`, in the order and in their lane (both in the same one,
-    /// or outside lane regions). Still inputs before readers when `node` reads nothing `anchor` does not have ready.
+    /// or outside lane regions). Still inputs before readers when `node` reads only what is ready once `anchor` has
+    /// run (a sibling's shared input, a chained pool's predecessor).
     func placing(_ node: Int, after anchor: Int) -> LaneSchedule {
         func moved(_ list: [Int]) -> [Int] {
             guard list.contains(node), list.contains(anchor) else { return list }

@@ -36,7 +36,7 @@ public final class Model: @unchecked Sendable {
         package var bandFusion: BandFusion.Policy? = BandFusion.Policy()
         /// Whether int8 1×1 convs that read the same tensor run as one kernel call (`SiblingFusion`).
         package var siblingFusion = true
-        /// Whether max pools of one tensor with growing kernels run as one cascade step (`PoolCascade`).
+        /// Whether chains of same-window max pools run as one step (`PoolCascade`).
         package var poolCascade = true
 
         public init(threads: Int? = nil, inputShapes: [String: [Int]] = [:], useReferenceKernels: Bool = false, isa: KernelISA? = nil,
@@ -196,7 +196,7 @@ public final class Model: @unchecked Sendable {
             let fusedInto = program.fusions.values.first { $0.producer == index }
                 .map { " (fused into \(graph.nodes[$0.consumer].name))" }
                 ?? program.siblingOf[index].map { " (one call with \(graph.nodes[$0].name))" }
-                ?? program.cascadeOf[index].map { " (cascaded in \(graph.nodes[$0].name)'s step)" } ?? ""
+                ?? program.cascadeOf[index].map { " (chained in \(graph.nodes[$0].name)'s step)" } ?? ""
             return LayerInfo(name: node.name, kind: node.op.kindName + (inPlace ? " (view)" : "") + (program.int8?.layers[index] != nil ? " int8" : "") + fusedInto, shape: node.shape, macs: Self.macs(node))
         }
     }

@@ -98,7 +98,7 @@ final class Program: @unchecked Sendable {
     /// int8 sibling pairs run as one call (`SiblingFusion`), by first conv; and each second conv's first.
     let siblings: [Int: SiblingFusion]
     let siblingOf: [Int: Int]
-    /// Max pool cascades run as one step (`PoolCascade`), by first pool; and each later pool's first.
+    /// Max pool chains run as one step (`PoolCascade`), by first pool; and each later pool's first.
     let cascades: [Int: PoolCascade]
     let cascadeOf: [Int: Int]
 
