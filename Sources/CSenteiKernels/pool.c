@@ -6,7 +6,8 @@
 #include <math.h>
 
 // Window maxima along x: hm[y][x] = max(row y[x − r ..< x + r + 1] clipped to the row), for x < w; and
-// out[y][x] = max over the clipped rows y − r ..< y + r + 1 of hm. max(m, v) in that order, as the Swift kernels.
+// out[y][x] = max over the clipped rows y − r ..< y + r + 1 of hm. Equal to the Swift kernels for every non-NaN input
+// (max is exact); a NaN may propagate differently.
 static void sk_maxpool_same_generic(const float *src, float *dst, int h, int w, int k, float *hm, int ld) {
     const int r = k / 2;
     for (int y = 0; y < h; y++)
