@@ -49,10 +49,7 @@ package struct BandFusion: Sendable {
         guard !disabled else { return [:] }
         let uses = graph.useCounts()
         let outputs = Set(graph.outputs.map(\.node.index))
-        var laneOf = [Int: (Int, Int)]()
-        for (r, region) in schedule.regions.enumerated() {
-            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = (r, l) } }
-        }
+        let laneOf = schedule.placeOf
         var fusions: [Int: BandFusion] = [:]
         for (index, node) in graph.nodes.enumerated() {
             guard case .conv(let dw) = node.op, dw.isDepthwise, int8?.layers[index] == nil, node.shape.count == 4,
@@ -60,7 +57,7 @@ package struct BandFusion: Sendable {
                   conv.group == 1, !conv.hasResidual, uses[p] == 1, !outputs.contains(p),
                   graph.nodes[p].shape.count == 4,
                   graph.nodes[p].elementCount * MemoryLayout<Float>.stride >= policy.minimumProducerBytes,
-                  laneOf[p]?.0 == laneOf[index]?.0, laneOf[p]?.1 == laneOf[index]?.1 else { continue }
+                  laneOf[p] == laneOf[index] else { continue }
             let producerShape = graph.nodes[p].shape, inShape = graph[graph.nodes[p].inputs[0]].shape
             if int8?.layers[p] == nil,
                WinogradConv.applies(conv, inputShape: inShape, outputShape: producerShape) { continue }

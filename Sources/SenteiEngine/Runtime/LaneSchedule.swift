@@ -204,6 +204,21 @@ package struct LaneSchedule: Sendable {
 }
 
 extension LaneSchedule {
+    /// Where a node runs inside a lane region: the region's index and the lane's.
+    package struct Place: Equatable {
+        package var region: Int
+        package var lane: Int
+    }
+
+    /// The place of every node inside a lane region (nodes outside any region have none).
+    var placeOf: [Int: Place] {
+        var places = [Int: Place]()
+        for (r, region) in regions.enumerated() {
+            for (l, nodes) in region.lanes.enumerated() { for n in nodes { places[n] = Place(region: r, lane: l) } }
+        }
+        return places
+    }
+
     /// This schedule with `node` moved to right after `anchor`, in the order and in their lane (both in the same one,
     /// or outside lane regions). Still inputs before readers when `node` reads only what is ready once `anchor` has
     /// run (a sibling's shared input, a chained pool's predecessor).

@@ -133,10 +133,10 @@ public final class Model: @unchecked Sendable {
             : ([], paired)
         self.schedule = schedule
         // Nodes computed in another node's step: their buffers are live from that step on.
-        let sameStep = siblings.map { ($0.second, $0.first) } + cascades.flatMap { c in c.pools.dropFirst().map { ($0, c.pools[0]) } }
+        let sameStep = siblings.flatMap(\.carried) + cascades.flatMap(\.carried)
         let plan = MemoryPlan.make(graph, schedule: schedule,
                                    fused: fusions.mapValues { ($0.producer, $0.bufferFloats(threads: options.threads)) },
-                                   sameStep: Dictionary(uniqueKeysWithValues: sameStep))
+                                   sameStep: Dictionary(uniqueKeysWithValues: sameStep.map { ($0.node, $0.by) }))
         self.program = Program(graph: graph, plan: plan, schedule: schedule, kernels: kernels, threads: options.threads,
                                int8: int8, fusions: fusions, siblings: siblings, cascades: cascades)
         // The program holds packed copies of the weights; keep the graph's structure only (inspect, profiles).

@@ -10,14 +10,14 @@ package struct PoolCascade: Sendable, Equatable {
 
     static let disabled = Pipeline.disabledPasses.contains("pool-cascade")
 
+    /// The nodes computed in another node's step, each with that node (`MemoryPlan.make(sameStep:)`).
+    var carried: [(node: Int, by: Int)] { pools.dropFirst().map { ($0, pools[0]) } }
+
     /// The chains of a compiled graph (pools in the same lane, or outside lane regions), and the schedule with each
     /// chain's pools in a row.
     package static func plan(_ graph: Graph, schedule: LaneSchedule) -> (cascades: [PoolCascade], schedule: LaneSchedule) {
         guard !disabled else { return ([], schedule) }
-        var laneOf = [Int: [Int]]()
-        for (r, region) in schedule.regions.enumerated() {
-            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = [r, l] } }
-        }
+        let laneOf = schedule.placeOf
         /// The kernel of a stride-1 "same" max pool with a square odd kernel on one image, else nil.
         func sameKernel(_ index: Int) -> Int? {
             let node = graph.nodes[index]

@@ -109,9 +109,9 @@ final class Program: @unchecked Sendable {
         self.int8 = int8
         self.fusions = fusions
         self.siblings = Dictionary(uniqueKeysWithValues: siblings.map { ($0.first, $0) })
-        self.siblingOf = Dictionary(uniqueKeysWithValues: siblings.map { ($0.second, $0.first) })
+        self.siblingOf = Dictionary(uniqueKeysWithValues: siblings.flatMap(\.carried).map { ($0.node, $0.by) })
         self.cascades = Dictionary(uniqueKeysWithValues: cascades.map { ($0.pools[0], $0) })
-        self.cascadeOf = Dictionary(uniqueKeysWithValues: cascades.flatMap { c in c.pools.dropFirst().map { ($0, c.pools[0]) } })
+        self.cascadeOf = Dictionary(uniqueKeysWithValues: cascades.flatMap(\.carried).map { ($0.node, $0.by) })
         self.arenaCount = plan.arenaCount
         // calloc, not allocate + initialize: a large calloc is fresh zero pages from the kernel, so the arena costs
         // resident memory only as the first run reaches it, after the load-time buffers below are gone.
@@ -138,10 +138,7 @@ final class Program: @unchecked Sendable {
         }
         let builder = StepBuilder(program: self, graph: graph, kernels: kernels, threads: threads)
         let schedule = schedule ?? .sequential(graph)
-        var laneOf = [Int: (region: Int, lane: Int)]()
-        for (r, region) in schedule.regions.enumerated() {
-            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = (r, l) } }
-        }
+        let laneOf = schedule.placeOf
         var pending: [[Int]] = []
         var pendingRegion = -1
         func flushLanes() {

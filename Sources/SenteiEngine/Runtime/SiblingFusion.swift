@@ -9,6 +9,9 @@ package struct SiblingFusion: Sendable, Equatable {
 
     static let disabled = Pipeline.disabledPasses.contains("sibling-fusion")
 
+    /// The node computed in another node's step, with that node (`MemoryPlan.make(sameStep:)`).
+    var carried: [(node: Int, by: Int)] { [(second, first)] }
+
     /// The pairs for a compiled graph, each conv in at most one, and the schedule with every pair's second conv moved
     /// right after its first. Only int8 convs of the same activation width pair (fp32 siblings have nothing to share:
     /// the fp32 GEMM reads its input in place); neither may add a residual, feed a band fusion (`excluding`), or be
@@ -17,12 +20,7 @@ package struct SiblingFusion: Sendable, Equatable {
                              excluding: Set<Int>) -> (pairs: [SiblingFusion], schedule: LaneSchedule) {
         guard !disabled, let int8, int8.isa != nil else { return ([], schedule) }
         let outputs = Set(graph.outputs.map(\.node.index))
-        var laneOf = [Int: (region: Int, lane: Int)]()
-        for (r, region) in schedule.regions.enumerated() {
-            for (l, nodes) in region.lanes.enumerated() { for n in nodes { laneOf[n] = (r, l) } }
-        }
-        var position = [Int](repeating: 0, count: graph.nodes.count)
-        for (p, n) in schedule.order.enumerated() { position[n] = p }
+        let laneOf = schedule.placeOf
 
         func pairable(_ index: Int) -> Bool {
             guard int8.layers[index] != nil, case .conv(let conv) = graph.nodes[index].op else { return false }
@@ -35,7 +33,7 @@ package struct SiblingFusion: Sendable, Equatable {
         }
         var pairs: [SiblingFusion] = []
         for (_, convs) in readers.sorted(by: { $0.key < $1.key }) {
-            var rest = convs.sorted { position[$0] < position[$1] }
+            var rest = convs  // in schedule order
             while rest.count >= 2 {
                 let a = rest.removeFirst()
                 guard let b = rest.firstIndex(where: { compatible(a, $0, int8: int8, laneOf: laneOf) }) else { continue }
@@ -46,9 +44,9 @@ package struct SiblingFusion: Sendable, Equatable {
     }
 
     /// Same activation quantization (the input's range at the same width) and the same lane.
-    static func compatible(_ a: Int, _ b: Int, int8: Int8Plan, laneOf: [Int: (region: Int, lane: Int)]) -> Bool {
+    static func compatible(_ a: Int, _ b: Int, int8: Int8Plan, laneOf: [Int: LaneSchedule.Place]) -> Bool {
         guard let x = int8.layers[a], let y = int8.layers[b] else { return false }
         return x.inputBits == y.inputBits && x.inputInvScale == y.inputInvScale && x.zeroPoint == y.zeroPoint
-            && laneOf[a]?.region == laneOf[b]?.region && laneOf[a]?.lane == laneOf[b]?.lane
+            && laneOf[a] == laneOf[b]
     }
 }
