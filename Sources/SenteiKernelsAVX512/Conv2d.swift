@@ -19,10 +19,10 @@ extension FloatKernels {
         (input &+ padBegin &+ padEnd &- dilation &* (kernel &- 1) &- 1) / stride &+ 1
     }
 
-    /// Scratch floats each part needs for `conv2d`: one K×NR strip plus K row offsets.
+    /// Scratch floats each part needs for `conv2d`: one K×NR im2col panel (the staged path's row ring depends on the
+    /// width and lives in the thread's kernel scratch).
     public static func conv2dScratchCount(cin: Int, kh: Int, kw: Int) -> Int {
-        let k = cin &* kh &* kw
-        return k &* microVectors &* vectorWidth &+ k
+        cin &* kh &* kw &* microVectors &* vectorWidth
     }
 
     /// out[co, oy, ox] = epilogue(Σ w[co, ci, ky, kx] · in[ci, oy·sh − padTop + ky·dh, ox·sw − padLeft + kx·dw]).
@@ -57,9 +57,9 @@ extension FloatKernels {
         let mr = microRows, nr = microVectors &* vectorWidth
         let n = ho &* wo
         let epilogue = (bias: bias, residual: residual, ldr: residualChannelStride, activation: activation)
-        // Staging: phase p of a strip's row (ci, ky) holds input[ix0 + p + t·sw] for t < phaseLen.
-        let phaseLen = nr &+ (kw &- 1) &* dilationW / strideW
-        let stageRow = strideW &* phaseLen
+        // Staging pays where a strip's staged rows (stride phases of nr + taps floats each) are no longer than its
+        // im2col rows (kw·nr floats per (ci, ky)).
+        let stageRow = strideW &* (nr &+ (kw &- 1) &* dilationW / strideW)
         if wo >= nr && stageRow <= kw &* nr {
             let stripsPerRow = ceilDiv(wo, nr)
             let ts = splitTiles(panels: ceilDiv(cout, mr), strips: ho &* stripsPerRow, ith: ith, nth: nth)
