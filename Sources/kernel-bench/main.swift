@@ -19,8 +19,14 @@ func fixed1(_ x: Double) -> String {
     return "\(tenths / 10).\(abs(tenths % 10))"
 }
 
+/// `count` floats starting on a cache line, as the engine's arena and buffers do (a malloc'd block starts 16 bytes
+/// past one, and every 64-byte vector access then straddles two lines).
+func lineAlignedBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 1))
+}
+
 func randomBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    let p = lineAlignedBuffer(count)
     var state: UInt32 = 12345
     for i in 0..<count {
         state = state &* 1_664_525 &+ 1_013_904_223
@@ -59,8 +65,8 @@ for isa in isas {
                       (512, 512, 512), (128, 1600, 576)]
     for (m, n, k) in gemmShapes {
         let a = randomBuffer(m * k), b = randomBuffer(k * n), bias = randomBuffer(m)
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: table.packedWeightCount(m, k))
+        let c = lineAlignedBuffer(m * n)
+        let packed = lineAlignedBuffer(table.packedWeightCount(m, k))
         table.packWeights(a, m, k, packed)
         var line = "gemm M=\(m) N=\(n) K=\(k):"
         for pool in pools {
@@ -79,11 +85,11 @@ for isa in isas {
     for (cin, cout, hw, s) in convShapes {
         let input = randomBuffer(cin * hw * hw), w = randomBuffer(cout * cin * 9), bias = randomBuffer(cout)
         let ho = (hw + 2 - 3) / s + 1
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: cout * ho * ho)
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: table.packedWeightCount(cout, cin * 9))
+        let out = lineAlignedBuffer(cout * ho * ho)
+        let packed = lineAlignedBuffer(table.packedWeightCount(cout, cin * 9))
         table.packWeights(w, cout, cin * 9, packed)
-        let scratchPer = table.conv2dScratchCount(cin, 3, 3)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPer * 2)
+        let scratchPer = (table.conv2dScratchCount(cin, 3, 3) + 15) / 16 * 16  // whole lines per part
+        let scratch = lineAlignedBuffer(scratchPer * 2)
         let flops = 2 * Double(cout * ho * ho * cin * 9)
         var line = "conv3x3 s\(s) \(cin)->\(cout) @\(hw)²:"
         for pool in pools {

@@ -548,13 +548,15 @@ final class TrainingBuffers {
     private var owned: [UnsafeMutablePointer<Float>] = []
     private(set) var totalCount = 0
 
+    /// Line-aligned, like the inference arena: the kernels read and write these in 64-byte vectors.
     func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(count, 1))
         p.initialize(repeating: 0, count: max(count, 1))
         owned.append(p)
         totalCount += count
         return p
     }
 
-    deinit { for p in owned { p.deallocate() } }
+    deinit { for p in owned { UnsafeMutableRawPointer(p).deallocate() } }
 }
