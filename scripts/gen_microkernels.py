@@ -29,8 +29,12 @@ def kernel(rows, vecs, indirect=False):
         w("    k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,")
     w("    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue")
     w(") {")
+    # The accumulators start at the row's bias: an add per output vector fewer in the epilogue, on the ports the
+    # multiply-adds and the SiLU compete for. Rows past `rows` start at 0 (their bias may be past the array).
+    w("    let bias = epilogue.bias")
     for r in range(rows):
-        w("    " + "; ".join(f"var c{r}_{j} = FVec()" for j in range(vecs)))
+        w(f"    let bias{r} = FVec(repeating: {r} < rows ? bias?[{r}] ?? 0 : 0)")
+        w("    " + "; ".join(f"var c{r}_{j} = bias{r}" for j in range(vecs)))
     w("    var pa = a")
     if indirect:
         w("    let base = UnsafeRawPointer(b)")
@@ -51,21 +55,22 @@ def kernel(rows, vecs, indirect=False):
     if not indirect:
         w("        pb += rowBytes")
     w("    }")
-    # Full tiles store bias-added rows straight from registers and activate them in place (L1-hot) in one
-    # out-of-line call, then add the residual in another (unless it is C itself: its values must be read before
-    # they are overwritten); everything else goes through a stack copy of the tile. Keeping the epilogue out of line
-    # keeps this function small enough to be inlined, and no vector is ever passed through the call ABI.
+    # Full tiles store rows straight from registers and activate them in place (L1-hot) in one out-of-line call,
+    # then add the residual in another (unless it is C itself: its values must be read before they are
+    # overwritten); everything else goes through a stack copy of the tile, whose epilogue no longer adds the bias.
+    # Keeping the epilogue out of line keeps this function small enough to be inlined, and no vector is ever passed
+    # through the call ABI.
     w(f"    if colFrom == 0 && colTo == {vecs} &* vectorWidth && epilogue.residual != UnsafePointer(c) {{")
-    w("        let bias = epilogue.bias")
     for r in range(rows):
         args = ", ".join(f"c{r}_{j}" for j in range(vecs))
-        w(f"        if {r} < rows {{ storeBiasedRow{vecs}(c + {r} &* ldc, {args}, bias: bias?[{r}] ?? 0) }}")
+        w(f"        if {r} < rows {{ storeRow{vecs}(c + {r} &* ldc, {args}) }}")
     w(f"        if epilogue.activation != ActivationCode.none {{ activateTile{vecs}(c, ldc: ldc, rows: rows, activation: epilogue.activation) }}")
     w(f"        if let residual = epilogue.residual {{ addResidualTile(c, ldc: ldc, rows: rows, vectors: {vecs}, residual: residual, ldr: epilogue.ldr) }}")
     w("    } else {")
     w("        let tile = (" + ", ".join(f"c{r}_{j}" for r in range(rows) for j in range(vecs)) + ")")
     w("        withUnsafeBytes(of: tile) {")
-    w(f"            finishEdgeTile($0.baseAddress!, vectors: {vecs}, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)")
+    w(f"            finishEdgeTile($0.baseAddress!, vectors: {vecs}, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,")
+    w("                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))")
     w("        }")
     w("    }")
     w("}")

@@ -9,14 +9,23 @@ func micro8x3(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec(); var c0_2 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec(); var c1_2 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec(); var c2_2 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec(); var c3_2 = FVec()
-    var c4_0 = FVec(); var c4_1 = FVec(); var c4_2 = FVec()
-    var c5_0 = FVec(); var c5_1 = FVec(); var c5_2 = FVec()
-    var c6_0 = FVec(); var c6_1 = FVec(); var c6_2 = FVec()
-    var c7_0 = FVec(); var c7_1 = FVec(); var c7_2 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0; var c0_2 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1; var c1_2 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2; var c2_2 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3; var c3_2 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4; var c4_1 = bias4; var c4_2 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5; var c5_1 = bias5; var c5_2 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6; var c6_1 = bias6; var c6_2 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7; var c7_1 = bias7; var c7_2 = bias7
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -37,21 +46,21 @@ func micro8x3(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow3(c + 4 &* ldc, c4_0, c4_1, c4_2, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow3(c + 5 &* ldc, c5_0, c5_1, c5_2, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow3(c + 0 &* ldc, c0_0, c0_1, c0_2) }
+        if 1 < rows { storeRow3(c + 1 &* ldc, c1_0, c1_1, c1_2) }
+        if 2 < rows { storeRow3(c + 2 &* ldc, c2_0, c2_1, c2_2) }
+        if 3 < rows { storeRow3(c + 3 &* ldc, c3_0, c3_1, c3_2) }
+        if 4 < rows { storeRow3(c + 4 &* ldc, c4_0, c4_1, c4_2) }
+        if 5 < rows { storeRow3(c + 5 &* ldc, c5_0, c5_1, c5_2) }
+        if 6 < rows { storeRow3(c + 6 &* ldc, c6_0, c6_1, c6_2) }
+        if 7 < rows { storeRow3(c + 7 &* ldc, c7_0, c7_1, c7_2) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -64,14 +73,23 @@ func micro8x3Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec(); var c0_2 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec(); var c1_2 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec(); var c2_2 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec(); var c3_2 = FVec()
-    var c4_0 = FVec(); var c4_1 = FVec(); var c4_2 = FVec()
-    var c5_0 = FVec(); var c5_1 = FVec(); var c5_2 = FVec()
-    var c6_0 = FVec(); var c6_1 = FVec(); var c6_2 = FVec()
-    var c7_0 = FVec(); var c7_1 = FVec(); var c7_2 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0; var c0_2 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1; var c1_2 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2; var c2_2 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3; var c3_2 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4; var c4_1 = bias4; var c4_2 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5; var c5_1 = bias5; var c5_2 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6; var c6_1 = bias6; var c6_2 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7; var c7_1 = bias7; var c7_2 = bias7
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -91,21 +109,21 @@ func micro8x3Indirect(
         pa += 8
     }
     if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow3(c + 4 &* ldc, c4_0, c4_1, c4_2, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow3(c + 5 &* ldc, c5_0, c5_1, c5_2, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow3(c + 6 &* ldc, c6_0, c6_1, c6_2, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow3(c + 7 &* ldc, c7_0, c7_1, c7_2, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow3(c + 0 &* ldc, c0_0, c0_1, c0_2) }
+        if 1 < rows { storeRow3(c + 1 &* ldc, c1_0, c1_1, c1_2) }
+        if 2 < rows { storeRow3(c + 2 &* ldc, c2_0, c2_1, c2_2) }
+        if 3 < rows { storeRow3(c + 3 &* ldc, c3_0, c3_1, c3_2) }
+        if 4 < rows { storeRow3(c + 4 &* ldc, c4_0, c4_1, c4_2) }
+        if 5 < rows { storeRow3(c + 5 &* ldc, c5_0, c5_1, c5_2) }
+        if 6 < rows { storeRow3(c + 6 &* ldc, c6_0, c6_1, c6_2) }
+        if 7 < rows { storeRow3(c + 7 &* ldc, c7_0, c7_1, c7_2) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -118,14 +136,23 @@ func micro8x2(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec()
-    var c4_0 = FVec(); var c4_1 = FVec()
-    var c5_0 = FVec(); var c5_1 = FVec()
-    var c6_0 = FVec(); var c6_1 = FVec()
-    var c7_0 = FVec(); var c7_1 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4; var c4_1 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5; var c5_1 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6; var c6_1 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7; var c7_1 = bias7
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -145,21 +172,21 @@ func micro8x2(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow2(c + 4 &* ldc, c4_0, c4_1, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow2(c + 5 &* ldc, c5_0, c5_1, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow2(c + 0 &* ldc, c0_0, c0_1) }
+        if 1 < rows { storeRow2(c + 1 &* ldc, c1_0, c1_1) }
+        if 2 < rows { storeRow2(c + 2 &* ldc, c2_0, c2_1) }
+        if 3 < rows { storeRow2(c + 3 &* ldc, c3_0, c3_1) }
+        if 4 < rows { storeRow2(c + 4 &* ldc, c4_0, c4_1) }
+        if 5 < rows { storeRow2(c + 5 &* ldc, c5_0, c5_1) }
+        if 6 < rows { storeRow2(c + 6 &* ldc, c6_0, c6_1) }
+        if 7 < rows { storeRow2(c + 7 &* ldc, c7_0, c7_1) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -172,14 +199,23 @@ func micro8x2Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec()
-    var c4_0 = FVec(); var c4_1 = FVec()
-    var c5_0 = FVec(); var c5_1 = FVec()
-    var c6_0 = FVec(); var c6_1 = FVec()
-    var c7_0 = FVec(); var c7_1 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4; var c4_1 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5; var c5_1 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6; var c6_1 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7; var c7_1 = bias7
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -198,21 +234,21 @@ func micro8x2Indirect(
         pa += 8
     }
     if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow2(c + 4 &* ldc, c4_0, c4_1, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow2(c + 5 &* ldc, c5_0, c5_1, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow2(c + 6 &* ldc, c6_0, c6_1, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow2(c + 7 &* ldc, c7_0, c7_1, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow2(c + 0 &* ldc, c0_0, c0_1) }
+        if 1 < rows { storeRow2(c + 1 &* ldc, c1_0, c1_1) }
+        if 2 < rows { storeRow2(c + 2 &* ldc, c2_0, c2_1) }
+        if 3 < rows { storeRow2(c + 3 &* ldc, c3_0, c3_1) }
+        if 4 < rows { storeRow2(c + 4 &* ldc, c4_0, c4_1) }
+        if 5 < rows { storeRow2(c + 5 &* ldc, c5_0, c5_1) }
+        if 6 < rows { storeRow2(c + 6 &* ldc, c6_0, c6_1) }
+        if 7 < rows { storeRow2(c + 7 &* ldc, c7_0, c7_1) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -225,14 +261,23 @@ func micro8x1(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec()
-    var c1_0 = FVec()
-    var c2_0 = FVec()
-    var c3_0 = FVec()
-    var c4_0 = FVec()
-    var c5_0 = FVec()
-    var c6_0 = FVec()
-    var c7_0 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -251,21 +296,21 @@ func micro8x1(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow1(c + 4 &* ldc, c4_0, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow1(c + 5 &* ldc, c5_0, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow1(c + 0 &* ldc, c0_0) }
+        if 1 < rows { storeRow1(c + 1 &* ldc, c1_0) }
+        if 2 < rows { storeRow1(c + 2 &* ldc, c2_0) }
+        if 3 < rows { storeRow1(c + 3 &* ldc, c3_0) }
+        if 4 < rows { storeRow1(c + 4 &* ldc, c4_0) }
+        if 5 < rows { storeRow1(c + 5 &* ldc, c5_0) }
+        if 6 < rows { storeRow1(c + 6 &* ldc, c6_0) }
+        if 7 < rows { storeRow1(c + 7 &* ldc, c7_0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -278,14 +323,23 @@ func micro8x1Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec()
-    var c1_0 = FVec()
-    var c2_0 = FVec()
-    var c3_0 = FVec()
-    var c4_0 = FVec()
-    var c5_0 = FVec()
-    var c6_0 = FVec()
-    var c7_0 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3
+    let bias4 = FVec(repeating: 4 < rows ? bias?[4] ?? 0 : 0)
+    var c4_0 = bias4
+    let bias5 = FVec(repeating: 5 < rows ? bias?[5] ?? 0 : 0)
+    var c5_0 = bias5
+    let bias6 = FVec(repeating: 6 < rows ? bias?[6] ?? 0 : 0)
+    var c6_0 = bias6
+    let bias7 = FVec(repeating: 7 < rows ? bias?[7] ?? 0 : 0)
+    var c7_0 = bias7
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -303,21 +357,21 @@ func micro8x1Indirect(
         pa += 8
     }
     if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
-        if 4 < rows { storeBiasedRow1(c + 4 &* ldc, c4_0, bias: bias?[4] ?? 0) }
-        if 5 < rows { storeBiasedRow1(c + 5 &* ldc, c5_0, bias: bias?[5] ?? 0) }
-        if 6 < rows { storeBiasedRow1(c + 6 &* ldc, c6_0, bias: bias?[6] ?? 0) }
-        if 7 < rows { storeBiasedRow1(c + 7 &* ldc, c7_0, bias: bias?[7] ?? 0) }
+        if 0 < rows { storeRow1(c + 0 &* ldc, c0_0) }
+        if 1 < rows { storeRow1(c + 1 &* ldc, c1_0) }
+        if 2 < rows { storeRow1(c + 2 &* ldc, c2_0) }
+        if 3 < rows { storeRow1(c + 3 &* ldc, c3_0) }
+        if 4 < rows { storeRow1(c + 4 &* ldc, c4_0) }
+        if 5 < rows { storeRow1(c + 5 &* ldc, c5_0) }
+        if 6 < rows { storeRow1(c + 6 &* ldc, c6_0) }
+        if 7 < rows { storeRow1(c + 7 &* ldc, c7_0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -330,10 +384,15 @@ func micro4x3(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec(); var c0_2 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec(); var c1_2 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec(); var c2_2 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec(); var c3_2 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0; var c0_2 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1; var c1_2 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2; var c2_2 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3; var c3_2 = bias3
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -350,17 +409,17 @@ func micro4x3(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow3(c + 0 &* ldc, c0_0, c0_1, c0_2) }
+        if 1 < rows { storeRow3(c + 1 &* ldc, c1_0, c1_1, c1_2) }
+        if 2 < rows { storeRow3(c + 2 &* ldc, c2_0, c2_1, c2_2) }
+        if 3 < rows { storeRow3(c + 3 &* ldc, c3_0, c3_1, c3_2) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -373,10 +432,15 @@ func micro4x3Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec(); var c0_2 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec(); var c1_2 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec(); var c2_2 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec(); var c3_2 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0; var c0_2 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1; var c1_2 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2; var c2_2 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3; var c3_2 = bias3
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -392,17 +456,17 @@ func micro4x3Indirect(
         pa += 4
     }
     if colFrom == 0 && colTo == 3 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow3(c + 0 &* ldc, c0_0, c0_1, c0_2, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow3(c + 1 &* ldc, c1_0, c1_1, c1_2, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow3(c + 2 &* ldc, c2_0, c2_1, c2_2, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow3(c + 3 &* ldc, c3_0, c3_1, c3_2, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow3(c + 0 &* ldc, c0_0, c0_1, c0_2) }
+        if 1 < rows { storeRow3(c + 1 &* ldc, c1_0, c1_1, c1_2) }
+        if 2 < rows { storeRow3(c + 2 &* ldc, c2_0, c2_1, c2_2) }
+        if 3 < rows { storeRow3(c + 3 &* ldc, c3_0, c3_1, c3_2) }
         if epilogue.activation != ActivationCode.none { activateTile3(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 3, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -415,10 +479,15 @@ func micro4x2(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -434,17 +503,17 @@ func micro4x2(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow2(c + 0 &* ldc, c0_0, c0_1) }
+        if 1 < rows { storeRow2(c + 1 &* ldc, c1_0, c1_1) }
+        if 2 < rows { storeRow2(c + 2 &* ldc, c2_0, c2_1) }
+        if 3 < rows { storeRow2(c + 3 &* ldc, c3_0, c3_1) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -457,10 +526,15 @@ func micro4x2Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec(); var c0_1 = FVec()
-    var c1_0 = FVec(); var c1_1 = FVec()
-    var c2_0 = FVec(); var c2_1 = FVec()
-    var c3_0 = FVec(); var c3_1 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0; var c0_1 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1; var c1_1 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2; var c2_1 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3; var c3_1 = bias3
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -475,17 +549,17 @@ func micro4x2Indirect(
         pa += 4
     }
     if colFrom == 0 && colTo == 2 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow2(c + 0 &* ldc, c0_0, c0_1, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow2(c + 1 &* ldc, c1_0, c1_1, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow2(c + 2 &* ldc, c2_0, c2_1, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow2(c + 3 &* ldc, c3_0, c3_1, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow2(c + 0 &* ldc, c0_0, c0_1) }
+        if 1 < rows { storeRow2(c + 1 &* ldc, c1_0, c1_1) }
+        if 2 < rows { storeRow2(c + 2 &* ldc, c2_0, c2_1) }
+        if 3 < rows { storeRow2(c + 3 &* ldc, c3_0, c3_1) }
         if epilogue.activation != ActivationCode.none { activateTile2(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 2, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -498,10 +572,15 @@ func micro4x1(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec()
-    var c1_0 = FVec()
-    var c2_0 = FVec()
-    var c3_0 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3
     var pa = a
     var pb = UnsafeRawPointer(b)
     let rowBytes = ldb &* 4
@@ -516,17 +595,17 @@ func micro4x1(
         pb += rowBytes
     }
     if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow1(c + 0 &* ldc, c0_0) }
+        if 1 < rows { storeRow1(c + 1 &* ldc, c1_0) }
+        if 2 < rows { storeRow1(c + 2 &* ldc, c2_0) }
+        if 3 < rows { storeRow1(c + 3 &* ldc, c3_0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }
@@ -539,10 +618,15 @@ func micro4x1Indirect(
     k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int32>,
     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, colFrom: Int, colTo: Int, epilogue: Epilogue
 ) {
-    var c0_0 = FVec()
-    var c1_0 = FVec()
-    var c2_0 = FVec()
-    var c3_0 = FVec()
+    let bias = epilogue.bias
+    let bias0 = FVec(repeating: 0 < rows ? bias?[0] ?? 0 : 0)
+    var c0_0 = bias0
+    let bias1 = FVec(repeating: 1 < rows ? bias?[1] ?? 0 : 0)
+    var c1_0 = bias1
+    let bias2 = FVec(repeating: 2 < rows ? bias?[2] ?? 0 : 0)
+    var c2_0 = bias2
+    let bias3 = FVec(repeating: 3 < rows ? bias?[3] ?? 0 : 0)
+    var c3_0 = bias3
     var pa = a
     let base = UnsafeRawPointer(b)
     let vecBytes = vectorWidth &* 4
@@ -556,17 +640,17 @@ func micro4x1Indirect(
         pa += 4
     }
     if colFrom == 0 && colTo == 1 &* vectorWidth && epilogue.residual != UnsafePointer(c) {
-        let bias = epilogue.bias
-        if 0 < rows { storeBiasedRow1(c + 0 &* ldc, c0_0, bias: bias?[0] ?? 0) }
-        if 1 < rows { storeBiasedRow1(c + 1 &* ldc, c1_0, bias: bias?[1] ?? 0) }
-        if 2 < rows { storeBiasedRow1(c + 2 &* ldc, c2_0, bias: bias?[2] ?? 0) }
-        if 3 < rows { storeBiasedRow1(c + 3 &* ldc, c3_0, bias: bias?[3] ?? 0) }
+        if 0 < rows { storeRow1(c + 0 &* ldc, c0_0) }
+        if 1 < rows { storeRow1(c + 1 &* ldc, c1_0) }
+        if 2 < rows { storeRow1(c + 2 &* ldc, c2_0) }
+        if 3 < rows { storeRow1(c + 3 &* ldc, c3_0) }
         if epilogue.activation != ActivationCode.none { activateTile1(c, ldc: ldc, rows: rows, activation: epilogue.activation) }
         if let residual = epilogue.residual { addResidualTile(c, ldc: ldc, rows: rows, vectors: 1, residual: residual, ldr: epilogue.ldr) }
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
+                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
         }
     }
 }

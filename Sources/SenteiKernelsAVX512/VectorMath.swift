@@ -117,25 +117,23 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
      activation: e.activation)
 }
 
-/// Stores one full microkernel row (one to three vectors) plus its bias: the register-to-memory half of a full
-/// tile's epilogue. Inlined into the microkernels, so the vectors never cross a call.
-@inline(__always) func storeBiasedRow3(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec, _ v2: FVec, bias: Float) {
+/// Stores one full microkernel row (one to three vectors; the accumulators started at the bias): the
+/// register-to-memory half of a full tile's epilogue. Inlined into the microkernels, so the vectors never cross a call.
+@inline(__always) func storeRow3(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec, _ v2: FVec) {
     let out = UnsafeMutableRawPointer(c), vb = vectorWidth &* 4
-    let b = FVec(repeating: bias)
-    out.storeBytes(of: v0 + b, toByteOffset: 0, as: FVec.self)
-    out.storeBytes(of: v1 + b, toByteOffset: vb, as: FVec.self)
-    out.storeBytes(of: v2 + b, toByteOffset: 2 &* vb, as: FVec.self)
+    out.storeBytes(of: v0, toByteOffset: 0, as: FVec.self)
+    out.storeBytes(of: v1, toByteOffset: vb, as: FVec.self)
+    out.storeBytes(of: v2, toByteOffset: 2 &* vb, as: FVec.self)
 }
 
-@inline(__always) func storeBiasedRow2(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec, bias: Float) {
+@inline(__always) func storeRow2(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, _ v1: FVec) {
     let out = UnsafeMutableRawPointer(c), vb = vectorWidth &* 4
-    let b = FVec(repeating: bias)
-    out.storeBytes(of: v0 + b, toByteOffset: 0, as: FVec.self)
-    out.storeBytes(of: v1 + b, toByteOffset: vb, as: FVec.self)
+    out.storeBytes(of: v0, toByteOffset: 0, as: FVec.self)
+    out.storeBytes(of: v1, toByteOffset: vb, as: FVec.self)
 }
 
-@inline(__always) func storeBiasedRow1(_ c: UnsafeMutablePointer<Float>, _ v0: FVec, bias: Float) {
-    UnsafeMutableRawPointer(c).storeBytes(of: v0 + FVec(repeating: bias), toByteOffset: 0, as: FVec.self)
+@inline(__always) func storeRow1(_ c: UnsafeMutablePointer<Float>, _ v0: FVec) {
+    UnsafeMutableRawPointer(c).storeBytes(of: v0, toByteOffset: 0, as: FVec.self)
 }
 
 /// Activates a full microkernel tile in place (rows × three vectors, row stride ldc) while it is still in L1.
