@@ -205,7 +205,7 @@ final class Program: @unchecked Sendable {
     }
 
     deinit {
-        scratchBlock.deallocate()
+        UnsafeMutableRawPointer(scratch).deallocate()
         free(arenaBlock)
         for buffer in owned { UnsafeMutableRawPointer(buffer).deallocate() }
     }
@@ -235,8 +235,7 @@ final class Program: @unchecked Sendable {
     /// Allocates a buffer the program owns for its lifetime (packed weights, constants, scratch).
     /// Line-aligned, like the arena, for the kernels that read them in vectors.
     func allocateOwned(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: max(count, 1))
+        let buffer = Self.allocateLineAligned(count)
         buffer.initialize(repeating: 0, count: max(count, 1))
         owned.append(buffer)
         weightCount += count
@@ -255,16 +254,14 @@ final class Program: @unchecked Sendable {
         return scratch
     }
 
-    private(set) var scratch = UnsafeMutableRawPointer.allocate(byteCount: 4, alignment: 64)
-        .bindMemory(to: Float.self, capacity: 1)
-    private var scratchBlock: UnsafeMutableRawPointer { UnsafeMutableRawPointer(scratch) }
+    private(set) var scratch = Program.allocateLineAligned(1)
     private var scratchCount = 0
 
     func reserveConvScratch(_ count: Int) {
         guard count > scratchCount else { return }
-        scratchBlock.deallocate()
+        UnsafeMutableRawPointer(scratch).deallocate()
         // Line-aligned like the arena: the microkernels read im2col rows from it in whole vectors.
-        scratch = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        scratch = Self.allocateLineAligned(count)
         scratch.initialize(repeating: 0, count: count)
         scratchCount = count
     }
@@ -272,10 +269,17 @@ final class Program: @unchecked Sendable {
     /// Floats in a cache line.
     static let lineFloats = 16
 
+    /// `count` floats (at least one) from a cache-line boundary; free with `UnsafeMutableRawPointer(p).deallocate()`.
+    static func allocateLineAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: lineFloats * 4)
+            .bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
     /// The first cache-line boundary at or after `block` (which has room for `lineFloats` floats more than used).
     static func lineAligned(_ block: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Float> {
         let address = UInt(bitPattern: block)
-        let aligned = (address + 63) & ~UInt(63)
+        let mask = UInt(lineFloats * 4 - 1)
+        let aligned = (address + mask) & ~mask
         return (block + Int(aligned - address)).bindMemory(to: Float.self, capacity: 1)
     }
 

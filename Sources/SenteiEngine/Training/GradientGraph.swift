@@ -550,8 +550,7 @@ final class TrainingBuffers {
 
     /// Line-aligned, like the inference arena: the kernels read and write these in 64-byte vectors.
     func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: max(count, 1))
+        let p = Program.allocateLineAligned(count)
         p.initialize(repeating: 0, count: max(count, 1))
         owned.append(p)
         totalCount += count
