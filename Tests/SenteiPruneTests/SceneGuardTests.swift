@@ -41,8 +41,7 @@ func sharedFrames(_ relative: String, _ range: ClosedRange<Int>) throws -> [(nam
 /// CI-sized by default: 30-step healing runs of 4 images (about a CPU-minute in all); 30 steps do lift the rung on
 /// the pedestrian camera, but on the road camera they only lower the distillation loss, so by default the test
 /// checks that the re-healing trained and that the rung stays withdrawn unless it was admitted.
-/// `SENTEI_GUARD_TEST=1` re-heals for 150 steps and requires the re-healed rung back on the front (about 4
-/// CPU-minutes). The road camera is far:
+/// `SENTEI_GUARD_TEST=1` re-heals for 150 steps and requires the re-healed rung admitted (about 4 CPU-minutes). The road camera is far:
 /// the unpruned model sees an object in about a third of its frames at 416 px (at 256 px almost none), so checks
 /// pool frames until the reference has seen enough objects to judge.
 @Suite struct SceneGuardTests {
@@ -144,11 +143,17 @@ func sharedFrames(_ relative: String, _ range: ClosedRange<Int>) throws -> [(nam
             return
         }
         #expect(reheal.after.weightedAP50 > reheal.before.weightedAP50 + sceneGuard.settings.minimumGain)
-        #expect(level.withdrawn == nil && level.pareto)
+        // Re-admitted: no longer withdrawn, and back among the levels the front is decided on. Whether it is on the
+        // front depends on the other rungs' latencies, which this CI-sized ladder measures in two unwarmed runs (a
+        // rung at 0.12 agreement loses to any faster, more accurate one): the flag must be the front's verdict.
+        #expect(level.withdrawn == nil)
+        var decided = back
+        decided.markParetoFront()
+        #expect(level.pareto == decided.level(named: name)?.pareto)
+        #expect(back.paretoLevels.contains { $0.name == name } == level.pareto)
         #expect(level.file == (reheal.file ?? ""))
         #expect(abs((level.agreementMAP50 ?? -1) - reheal.after.result.map50) < 1e-9)
         #expect((level.healing?.steps ?? 0) == healed.steps + reheal.steps)
         try back.verifyFiles(directory: directory)
-        #expect(back.paretoLevels.contains { $0.name == name })
     }
 }
