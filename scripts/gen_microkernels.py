@@ -57,9 +57,8 @@ def kernel(rows, vecs, indirect=False):
     w("    }")
     # Full tiles store rows straight from registers and activate them in place (L1-hot) in one out-of-line call,
     # then add the residual in another (unless it is C itself: its values must be read before they are
-    # overwritten); everything else goes through a stack copy of the tile, whose epilogue no longer adds the bias.
-    # Keeping the epilogue out of line keeps this function small enough to be inlined, and no vector is ever passed
-    # through the call ABI.
+    # overwritten); everything else goes through a stack copy of the tile. Keeping the epilogue out of line keeps
+    # this function small enough to be inlined, and no vector is ever passed through the call ABI.
     w(f"    if colFrom == 0 && colTo == {vecs} &* vectorWidth && epilogue.residual != UnsafePointer(c) {{")
     for r in range(rows):
         args = ", ".join(f"c{r}_{j}" for j in range(vecs))
@@ -69,8 +68,7 @@ def kernel(rows, vecs, indirect=False):
     w("    } else {")
     w("        let tile = (" + ", ".join(f"c{r}_{j}" for r in range(rows) for j in range(vecs)) + ")")
     w("        withUnsafeBytes(of: tile) {")
-    w(f"            finishEdgeTile($0.baseAddress!, vectors: {vecs}, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,")
-    w("                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))")
+    w(f"            finishEdgeTile($0.baseAddress!, vectors: {vecs}, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)")
     w("        }")
     w("    }")
     w("}")

@@ -59,8 +59,7 @@ func micro8x3(
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -122,8 +121,7 @@ func micro8x3Indirect(
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2, c4_0, c4_1, c4_2, c5_0, c5_1, c5_2, c6_0, c6_1, c6_2, c7_0, c7_1, c7_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -185,8 +183,7 @@ func micro8x2(
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -247,8 +244,7 @@ func micro8x2Indirect(
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -309,8 +305,7 @@ func micro8x1(
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -370,8 +365,7 @@ func micro8x1Indirect(
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0, c4_0, c5_0, c6_0, c7_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -418,8 +412,7 @@ func micro4x3(
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -465,8 +458,7 @@ func micro4x3Indirect(
     } else {
         let tile = (c0_0, c0_1, c0_2, c1_0, c1_1, c1_2, c2_0, c2_1, c2_2, c3_0, c3_1, c3_2)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 3, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -512,8 +504,7 @@ func micro4x2(
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -558,8 +549,7 @@ func micro4x2Indirect(
     } else {
         let tile = (c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 2, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -604,8 +594,7 @@ func micro4x1(
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }
@@ -649,8 +638,7 @@ func micro4x1Indirect(
     } else {
         let tile = (c0_0, c1_0, c2_0, c3_0)
         withUnsafeBytes(of: tile) {
-            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo,
-                           epilogue: (bias: nil, residual: epilogue.residual, ldr: epilogue.ldr, activation: epilogue.activation))
+            finishEdgeTile($0.baseAddress!, vectors: 1, c: c, ldc: ldc, rows: rows, from: colFrom, to: colTo, epilogue: epilogue)
         }
     }
 }

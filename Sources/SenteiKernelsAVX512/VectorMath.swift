@@ -195,8 +195,9 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
     }
 }
 
-/// The whole epilogue of a tile that is partial (columns from..<to only) or has a residual: `tile` holds the
-/// raw accumulators, rows of `vectors` vectors. Each row is finished in registers, then only columns from..<to are
+/// The rest of the epilogue of a tile that is partial (columns from..<to only) or has a residual: `tile` holds the
+/// accumulators, rows of `vectors` vectors, which started at the bias (`epilogue.bias` is not added again). Each
+/// row is finished in registers, then only columns from..<to are
 /// written, residual added lane by lane, so memory outside them (another part's columns, or past the end of a
 /// narrow matrix) is never touched; the residual is read before C is written, so it may alias C.
 @inline(never) func finishEdgeTile(
@@ -209,10 +210,6 @@ typealias Epilogue = (bias: UnsafePointer<Float>?, residual: UnsafePointer<Float
         var x0 = src.loadUnaligned(fromByteOffset: 0, as: FVec.self)
         var x1 = vectors > 1 ? src.loadUnaligned(fromByteOffset: vb, as: FVec.self) : FVec()
         var x2 = vectors > 2 ? src.loadUnaligned(fromByteOffset: 2 &* vb, as: FVec.self) : FVec()
-        if let bias = epilogue.bias {
-            let b = FVec(repeating: bias[r])
-            x0 += b; x1 += b; x2 += b
-        }
         (x0, x1, x2) = activate3(x0, x1, x2, epilogue.activation)
         let row = c + r &* ldc
         let finished = (x0, x1, x2)

@@ -41,9 +41,9 @@ func sharedFrames(_ relative: String, _ range: ClosedRange<Int>) throws -> [(nam
 /// CI-sized by default: 30-step healing runs of 4 images (about a CPU-minute in all); 30 steps do lift the rung on
 /// the pedestrian camera, but on the road camera they only lower the distillation loss, so by default the test
 /// checks that the re-healing trained and that the rung stays withdrawn unless it was admitted.
-/// `SENTEI_GUARD_TEST=1` re-heals for 150 steps and requires the re-healed rung admitted (about 4 CPU-minutes). The road camera is far:
-/// the unpruned model sees an object in about a third of its frames at 416 px (at 256 px almost none), so checks
-/// pool frames until the reference has seen enough objects to judge.
+/// `SENTEI_GUARD_TEST=1` re-heals for 150 steps and requires the re-healed rung admitted (about 4 CPU-minutes).
+/// The road camera is far: the unpruned model sees an object in about a third of its frames at 416 px (at 256 px
+/// almost none), so checks pool frames until the reference has seen enough objects to judge.
 @Suite struct SceneGuardTests {
     static let size = 416
     static let cut = 0.25
