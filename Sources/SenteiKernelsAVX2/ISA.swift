@@ -13,8 +13,35 @@ let isaName = "avx2"
 /// Fused multiply-add a*b+c. With an ISA flag, `addingProduct` lowers to one vfmadd231ps.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { c.addingProduct(a, b) }
 
-/// σ(x) = 1/(1+e^−x) without a divide (CSenteiKernels/sk_vecmath.h): the SiLU epilogues' cost.
+/// σ(x) = 1/(1+e^−x) and x·σ(x) without a divide (CSenteiKernels/sk_vecmath.h): the SiLU epilogues' cost. The
+/// three- and four-vector forms interleave their steps (one long dependency chain per vector; see sk_sigmoid_n_v)
+/// and give the same bits as the one-vector forms.
 @inline(__always) func vsigmoid(_ x: FVec) -> FVec { sk_sigmoid_v(x) }
+@inline(__always) func vsilu(_ x: FVec) -> FVec { sk_silu_v(x) }
+@inline(__always) func vsigmoid3(_ a: FVec, _ b: FVec, _ c: FVec) -> (FVec, FVec, FVec) {
+    var v = (a, b, c)
+    withUnsafeMutableBytes(of: &v) { sk_sigmoid3_v(floats($0, 0), floats($0, 1), floats($0, 2)) }
+    return v
+}
+@inline(__always) func vsilu3(_ a: FVec, _ b: FVec, _ c: FVec) -> (FVec, FVec, FVec) {
+    var v = (a, b, c)
+    withUnsafeMutableBytes(of: &v) { sk_silu3_v(floats($0, 0), floats($0, 1), floats($0, 2)) }
+    return v
+}
+@inline(__always) func vsigmoid4(_ a: FVec, _ b: FVec, _ c: FVec, _ d: FVec) -> (FVec, FVec, FVec, FVec) {
+    var v = (a, b, c, d)
+    withUnsafeMutableBytes(of: &v) { sk_sigmoid4_v(floats($0, 0), floats($0, 1), floats($0, 2), floats($0, 3)) }
+    return v
+}
+@inline(__always) func vsilu4(_ a: FVec, _ b: FVec, _ c: FVec, _ d: FVec) -> (FVec, FVec, FVec, FVec) {
+    var v = (a, b, c, d)
+    withUnsafeMutableBytes(of: &v) { sk_silu4_v(floats($0, 0), floats($0, 1), floats($0, 2), floats($0, 3)) }
+    return v
+}
+/// The i-th vector of a tuple of vectors, as the float pointer the C forms take.
+@inline(__always) private func floats(_ tuple: UnsafeMutableRawBufferPointer, _ i: Int) -> UnsafeMutablePointer<Float> {
+    (tuple.baseAddress! + i &* MemoryLayout<FVec>.stride).assumingMemoryBound(to: Float.self)
+}
 
 /// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model): as the int8 kernels compute it.
 @inline(__always) func vsiluInt8(_ x: FVec) -> FVec { sk_silu_int8_v(x) }

@@ -254,8 +254,8 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
 {
     switch activation {
     case ActivationCode.relu: return (vrelu(v0), vrelu(v1), vrelu(v2), vrelu(v3))
-    case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1), vsigmoid(v2), vsigmoid(v3))
-    case ActivationCode.silu: return (v0 * vsigmoid(v0), v1 * vsigmoid(v1), v2 * vsigmoid(v2), v3 * vsigmoid(v3))
+    case ActivationCode.sigmoid: return vsigmoid4(v0, v1, v2, v3)
+    case ActivationCode.silu: return vsilu4(v0, v1, v2, v3)
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1), vsiluInt8(v2), vsiluInt8(v3))
     default: return (v0, v1, v2, v3)
     }
@@ -265,7 +265,7 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
     switch activation {
     case ActivationCode.relu: return (vrelu(v0), vrelu(v1))
     case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1))
-    case ActivationCode.silu: return (v0 * vsigmoid(v0), v1 * vsigmoid(v1))
+    case ActivationCode.silu: return (vsilu(v0), vsilu(v1))
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1))
     default: return (v0, v1)
     }

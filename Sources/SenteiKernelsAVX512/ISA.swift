@@ -16,6 +16,19 @@ let isaName = "avx512"
 /// σ(x) = 1/(1+e^−x) without a divide (CSenteiKernels/sk_vecmath.h): the SiLU epilogues' cost.
 @inline(__always) func vsigmoid(_ x: FVec) -> FVec { sk_sigmoid_v(x) }
 
+/// x·σ(x), and σ and x·σ(x) of several vectors: one vector at a time here (the AVX2 module interleaves them).
+@inline(__always) func vsilu(_ x: FVec) -> FVec { x * vsigmoid(x) }
+@inline(__always) func vsigmoid3(_ a: FVec, _ b: FVec, _ c: FVec) -> (FVec, FVec, FVec) {
+    (vsigmoid(a), vsigmoid(b), vsigmoid(c))
+}
+@inline(__always) func vsilu3(_ a: FVec, _ b: FVec, _ c: FVec) -> (FVec, FVec, FVec) { (vsilu(a), vsilu(b), vsilu(c)) }
+@inline(__always) func vsigmoid4(_ a: FVec, _ b: FVec, _ c: FVec, _ d: FVec) -> (FVec, FVec, FVec, FVec) {
+    (vsigmoid(a), vsigmoid(b), vsigmoid(c), vsigmoid(d))
+}
+@inline(__always) func vsilu4(_ a: FVec, _ b: FVec, _ c: FVec, _ d: FVec) -> (FVec, FVec, FVec, FVec) {
+    (vsilu(a), vsilu(b), vsilu(c), vsilu(d))
+}
+
 /// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model): as the int8 kernels compute it.
 @inline(__always) func vsiluInt8(_ x: FVec) -> FVec { sk_silu_int8_v(x) }
 

@@ -43,8 +43,8 @@ enum ActivationCode {
 @inline(__always) func activate3(_ v0: FVec, _ v1: FVec, _ v2: FVec, _ activation: Int) -> (FVec, FVec, FVec) {
     switch activation {
     case ActivationCode.relu: return (vrelu(v0), vrelu(v1), vrelu(v2))
-    case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1), vsigmoid(v2))
-    case ActivationCode.silu: return (v0 * vsigmoid(v0), v1 * vsigmoid(v1), v2 * vsigmoid(v2))
+    case ActivationCode.sigmoid: return vsigmoid3(v0, v1, v2)
+    case ActivationCode.silu: return vsilu3(v0, v1, v2)
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1), vsiluInt8(v2))
     default: return (v0, v1, v2)
     }
@@ -58,7 +58,7 @@ enum ActivationCode {
     switch activation {
     case ActivationCode.relu: return vrelu(v)
     case ActivationCode.sigmoid: return vsigmoid(v)
-    case ActivationCode.silu: return v * vsigmoid(v)
+    case ActivationCode.silu: return vsilu(v)
     case ActivationCode.siluInt8: return vsiluInt8(v)
     default: return v
     }
@@ -100,7 +100,7 @@ enum ActivationCode {
     switch activation {
     case ActivationCode.relu: return v < 0 ? 0 : v
     case ActivationCode.sigmoid: return vsigmoid(FVec(repeating: v))[0]
-    case ActivationCode.silu: return v * vsigmoid(FVec(repeating: v))[0]
+    case ActivationCode.silu: return vsilu(FVec(repeating: v))[0]
     case ActivationCode.siluInt8: return vsiluInt8(FVec(repeating: v))[0]
     default: return v
     }
