@@ -1,6 +1,7 @@
 // Times the fp32 GEMM and 3×3 convolution kernels on YOLO-like shapes, 1 and 2 threads, for every ISA this CPU
 // runs (or those named on the command line: kernel-bench [base|avx2|avx512 ...]). Reports the best (minimum)
-// time of many single calls, since the machine is shared, as GFLOP/s (2·M·N·K per GEMM).
+// time of many single calls, since the machine is shared, as GFLOP/s (2·M·N·K per GEMM; GEMMs also with the SiLU
+// epilogue, "silu").
 import SenteiEngine
 
 #if canImport(Glibc)
@@ -61,7 +62,7 @@ print("kernel-bench: best single call (1T: thread CPU time, 2T: wall time); GFLO
 for isa in isas {
     let table = KernelTable(isa: isa)
     print("== \(table.name) (tile \(table.tileRows)x\(table.tileColumns))")
-    let gemmShapes = [(64, 2704, 64), (128, 676, 128), (256, 169, 256), (32, 43264, 16), (64, 2704, 288),
+    let gemmShapes = [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16), (64, 2704, 288),
                       (512, 512, 512), (128, 1600, 576)]
     for (m, n, k) in gemmShapes {
         let a = randomBuffer(m * k), b = randomBuffer(k * n), bias = randomBuffer(m)
@@ -75,6 +76,11 @@ for isa in isas {
             }
             let gflops: Double = 2 * Double(m * n * k) / t / 1e9
             line += "  \(pool.threads)T \(fixed1(gflops)) GFLOP/s (\(fixed1(t * 1e6)) us)"
+            // With the SiLU epilogue the YOLO graphs fuse into nearly every conv (activation code 3).
+            let tSilu = bestTime(threads: pool.threads) {
+                pool.run { ith, nth in table.gemm(m, n, k, packed, b, n, c, n, bias, nil, 0, 3, ith, nth) }
+            }
+            line += " silu \(fixed1(2 * Double(m * n * k) / tSilu / 1e9))"
         }
         print(line)
         a.deallocate(); b.deallocate(); bias.deallocate(); c.deallocate(); packed.deallocate()
