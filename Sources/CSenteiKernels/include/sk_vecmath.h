@@ -68,15 +68,16 @@ static inline void sk_store_first_v(float *dst, __m512 v, long n) {
 /// only a few vectors' worth of it: written vector by vector (as one-vector calls inline), a SiLU cost ~11 cycles
 /// a vector on Zen 3; three or four at a time, 7.5–8.5 (and 1/d no longer by vdivps, whose chain was longer still).
 /// AVX2 has no vreduceps/vscalefps: e^−x = 2^t, t = −x·log2 e = n + f with n = round(t) and |f| ≤ 1/2, 2^f a
-/// degree-5 minimax polynomial (7.5e-8 relative) evaluated Estrin-style (a shorter chain than Horner), 2^n through
+/// degree-4 minimax polynomial (2.6e-6 relative) evaluated Estrin-style (a shorter chain than Horner), 2^n through
 /// the exponent bits (n ∈ [−127, 126] after the clamp; n = −127 gives exactly 0). 1/d is vrcpps plus one Newton step
 /// whose 1 + 2^−23 (in place of 1) lifts the result by 2^−23 relative, so d = 1 (x ≳ 17) gives exactly 1 where
-/// vrcpps(1) = 1 − 2^−12 would leave 1 − 2^−24; for σ a min keeps it ≤ 1. Error (dense grid): 1.3e-6 relative for
-/// x ≥ −20, where the rounding of t dominates, 4.1e-6 below. One-vector callers use count = 1, so every path
-/// computes the same bits.
+/// vrcpps(1) = 1 − 2^−12 would leave 1 − 2^−24; for σ a min keeps it ≤ 1. Error (dense grid): 3.8e-6 relative for
+/// x ≥ −20 and 6.6e-6 below, where the rounding of t adds to the polynomial's (the AVX-512 form's bounds); degree 5
+/// gave 1.3e-6 for two FMA-port instructions more, ~10% of the SiLU's time. One-vector callers use count = 1, so
+/// every path computes the same bits.
 static inline __attribute__((always_inline)) void sk_sigmoid_n_v(__m256 *v, const int count, const int silu) {
 #define SK_EACH for (int i = 0; i < count; i++)
-    __m256 t[4], n[4], f[4], f2[4], q0[4], q1[4], q2[4], d[4], y[4], e[4];
+    __m256 t[4], n[4], f[4], f2[4], q0[4], q1[4], d[4], y[4], e[4];
     __m256i scale[4];
     SK_EACH t[i] = _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(v[i], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f)),
                                  _mm256_set1_ps(-SK_LOG2E));
@@ -84,12 +85,10 @@ static inline __attribute__((always_inline)) void sk_sigmoid_n_v(__m256 *v, cons
     SK_EACH f[i] = _mm256_sub_ps(t[i], n[i]);
     SK_EACH scale[i] = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n[i]), _mm256_set1_epi32(127)), 23);
     SK_EACH f2[i] = _mm256_mul_ps(f[i], f[i]);
-    SK_EACH q0[i] = _mm256_fmadd_ps(_mm256_set1_ps(6.9314694e-1f), f[i], _mm256_set1_ps(1.0000001f));
-    SK_EACH q1[i] = _mm256_fmadd_ps(_mm256_set1_ps(5.5507131e-2f), f[i], _mm256_set1_ps(2.4022120e-1f));
-    SK_EACH q2[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.3276472e-3f), f[i], _mm256_set1_ps(9.6755410e-3f));
-    SK_EACH q0[i] = _mm256_fmadd_ps(q1[i], f2[i], q0[i]);
-    SK_EACH f2[i] = _mm256_mul_ps(f2[i], f2[i]);
-    SK_EACH d[i] = _mm256_fmadd_ps(_mm256_fmadd_ps(q2[i], f2[i], q0[i]), _mm256_castsi256_ps(scale[i]),
+    SK_EACH q0[i] = _mm256_fmadd_ps(_mm256_set1_ps(6.9312179e-1f), f[i], _mm256_set1_ps(9.9999928e-1f));
+    SK_EACH q1[i] = _mm256_fmadd_ps(_mm256_set1_ps(5.5917859e-2f), f[i], _mm256_set1_ps(2.4024744e-1f));
+    SK_EACH q1[i] = _mm256_fmadd_ps(_mm256_set1_ps(9.5701022e-3f), f2[i], q1[i]);
+    SK_EACH d[i] = _mm256_fmadd_ps(_mm256_fmadd_ps(q1[i], f2[i], q0[i]), _mm256_castsi256_ps(scale[i]),
                                    _mm256_set1_ps(1.0f));
     SK_EACH y[i] = _mm256_rcp_ps(d[i]);
     SK_EACH e[i] = _mm256_fnmadd_ps(d[i], y[i], _mm256_set1_ps(1.00000012f));
