@@ -9,6 +9,10 @@ typealias FVec = SIMD8<Float>
 typealias IVec = SIMD8<Int32>
 let vectorWidth = 8
 let isaName = "avx2"
+/// Depthwise rows are activated after the pass, over the finished rows, whatever their width: the pass's four
+/// 9-FMA chains and the SiLU's chains, both latency-bound, overlapped badly in registers on Zen 3 (kernel-bench,
+/// 64 channels at 52²: 145 → 128 µs; 16 at 104²: 119 → 107).
+let depthwiseDefersActivation = true
 
 /// Fused multiply-add a*b+c. With an ISA flag, `addingProduct` lowers to one vfmadd231ps.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { c.addingProduct(a, b) }

@@ -152,9 +152,11 @@ extension FloatKernels {
     // over the contiguous finished rows in whole vectors while they are in L1 (chunks of at most 4096 floats, a
     // multiple of four rows), instead of on every padded lane in registers: the sigmoid costs as much as the nine
     // FMAs. Measured on the YOLO maps (AVX-512, cycles per vector): 52 wide 24 vs 29, 26 wide 31 vs 33; 104 wide
-    // (7% waste) 30 vs 27 and 13 wide (a single vector per row) 43 vs 38 stay faster in registers.
+    // (7% waste) 30 vs 27 and 13 wide (a single vector per row) 43 vs 38 stay faster in registers. Where the ISA
+    // says so (`depthwiseDefersActivation`, AVX2) every row wider than a vector is activated afterwards.
     let lanesWasted = ceilDiv(wo, vectorWidth) &* vectorWidth &- wo
-    let deferActivation = activation != ActivationCode.none && wo > vectorWidth && lanesWasted &* 8 > wo
+    let deferActivation = activation != ActivationCode.none && wo > vectorWidth
+        && (depthwiseDefersActivation || lanesWasted &* 8 > wo)
     let chunkRows = deferActivation ? max(4, 4096 / wo / 4 * 4) : ho
     var item = items.lowerBound
     var c = item / ho, oy = item % ho

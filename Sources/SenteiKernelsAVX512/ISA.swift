@@ -9,6 +9,8 @@ typealias FVec = SIMD16<Float>
 typealias IVec = SIMD16<Int32>
 let vectorWidth = 16
 let isaName = "avx512"
+/// Depthwise rows are activated in registers unless their last vector wastes lanes (see depthwise3x3Rows).
+let depthwiseDefersActivation = false
 
 /// Fused multiply-add a*b+c. With an ISA flag, `addingProduct` lowers to one vfmadd231ps.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { c.addingProduct(a, b) }

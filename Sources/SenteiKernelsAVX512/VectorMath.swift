@@ -70,15 +70,17 @@ enum ActivationCode {
     if activation == ActivationCode.none || count <= 0 { return }
     let raw = UnsafeMutableRawPointer(p)
     var i = 0
-    while i &+ 3 &* vectorWidth <= count {
+    while i &+ 4 &* vectorWidth <= count {
         let b = i &* 4, step = vectorWidth &* 4
-        let (y0, y1, y2) = activate3(raw.loadUnaligned(fromByteOffset: b, as: FVec.self),
-                                     raw.loadUnaligned(fromByteOffset: b &+ step, as: FVec.self),
-                                     raw.loadUnaligned(fromByteOffset: b &+ 2 &* step, as: FVec.self), activation)
+        let (y0, y1, y2, y3) = activate4(raw.loadUnaligned(fromByteOffset: b, as: FVec.self),
+                                         raw.loadUnaligned(fromByteOffset: b &+ step, as: FVec.self),
+                                         raw.loadUnaligned(fromByteOffset: b &+ 2 &* step, as: FVec.self),
+                                         raw.loadUnaligned(fromByteOffset: b &+ 3 &* step, as: FVec.self), activation)
         raw.storeBytes(of: y0, toByteOffset: b, as: FVec.self)
         raw.storeBytes(of: y1, toByteOffset: b &+ step, as: FVec.self)
         raw.storeBytes(of: y2, toByteOffset: b &+ 2 &* step, as: FVec.self)
-        i &+= 3 &* vectorWidth
+        raw.storeBytes(of: y3, toByteOffset: b &+ 3 &* step, as: FVec.self)
+        i &+= 4 &* vectorWidth
     }
     while i &+ vectorWidth <= count {
         let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: FVec.self)

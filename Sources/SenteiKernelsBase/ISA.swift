@@ -9,6 +9,8 @@ typealias FVec = SIMD4<Float>
 typealias IVec = SIMD4<Int32>
 let vectorWidth = 4
 let isaName = "base"
+/// Depthwise rows are activated in registers unless their last vector wastes lanes (see depthwise3x3Rows).
+let depthwiseDefersActivation = false
 
 /// a*b+c as two instructions: without an ISA flag `addingProduct` becomes one libm `fmaf` call per lane.
 @inline(__always) func vfma(_ a: FVec, _ b: FVec, _ c: FVec) -> FVec { a * b + c }
