@@ -62,8 +62,8 @@ print("kernel-bench: best single call (1T: thread CPU time, 2T: wall time); GFLO
 for isa in isas {
     let table = KernelTable(isa: isa)
     print("== \(table.name) (tile \(table.tileRows)x\(table.tileColumns))")
-    let gemmShapes = [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16), (64, 2704, 288),
-                      (512, 512, 512), (128, 1600, 576)]
+    let gemmShapes = [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16),
+                      (64, 2704, 288), (512, 512, 512), (128, 1600, 576)]
     for (m, n, k) in gemmShapes {
         let a = randomBuffer(m * k), b = randomBuffer(k * n), bias = randomBuffer(m)
         let c = lineAlignedBuffer(m * n)
@@ -119,7 +119,8 @@ for isa in isas {
         var line = "dw3x3 s1 \(ch)ch @\(hw)²:"
         for act in [0, 3] {
             let t = bestTime(threads: 1) {
-                table.depthwiseConv2d(input, hw * hw, ch, hw, hw, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, out, hw * hw, bias, act, 0, 1)
+                table.depthwiseConv2d(input, hw * hw, ch, hw, hw, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, out, hw * hw, bias,
+                                      act, 0, 1)
             }
             line += " act\(act) \(fixed1(t * 1e6)) us"
         }

@@ -110,8 +110,14 @@ static inline __attribute__((always_inline)) void sk_sigmoid_ptrs(float *const *
     sk_sigmoid_n_v(v, count, silu);
     for (int i = 0; i < count; i++) _mm256_storeu_ps(p[i], v[i]);
 }
-static inline __attribute__((always_inline)) void sk_sigmoid3_v(float *a, float *b, float *c) { float *p[3] = {a, b, c}; sk_sigmoid_ptrs(p, 3, 0); }
-static inline __attribute__((always_inline)) void sk_silu3_v(float *a, float *b, float *c) { float *p[3] = {a, b, c}; sk_sigmoid_ptrs(p, 3, 1); }
+static inline __attribute__((always_inline)) void sk_sigmoid3_v(float *a, float *b, float *c) {
+    float *p[3] = {a, b, c};
+    sk_sigmoid_ptrs(p, 3, 0);
+}
+static inline __attribute__((always_inline)) void sk_silu3_v(float *a, float *b, float *c) {
+    float *p[3] = {a, b, c};
+    sk_sigmoid_ptrs(p, 3, 1);
+}
 static inline __attribute__((always_inline)) void sk_sigmoid4_v(float *a, float *b, float *c, float *d) {
     float *p[4] = {a, b, c, d};
     sk_sigmoid_ptrs(p, 4, 0);
