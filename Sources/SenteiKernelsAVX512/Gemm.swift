@@ -66,13 +66,23 @@ public enum FloatKernels {
             // strip are recomputed but not stored again.
             let vectors = min(microVectors, ceilDiv(n &- s &* nr, vectorWidth))
             let start = min(s &* nr, n &- vectors &* vectorWidth)
-            let from = s &* nr &- start
-            for p in t.p0..<t.p1 {
-                let row0 = p &* mr
-                microTile(vectors: vectors, k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb,
-                          c: c + (row0 &* ldc &+ start), ldc: ldc, rows: min(mr, m &- row0), colFrom: from,
-                          colTo: vectors &* vectorWidth, epilogue: offsetEpilogue(epilogue, row: row0, col: start))
-            }
+            gemmStrip(vectors: vectors, k: k, packedA: packedA, panels: t.p0..<t.p1, m: m, b: b, ldb: ldb, c: c,
+                      ldc: ldc, start: start, from: s &* nr &- start, epilogue: epilogue)
         }
+    }
+}
+
+/// The tiles of one strip of columns (from `start`, `vectors` wide, stored from column start + from) over a range of
+/// panels: one call per strip, with the tile kernel inlined into the panel loop rather than called per tile.
+@inline(never) func gemmStrip(
+    vectors: Int, k: Int, packedA: UnsafePointer<Float>, panels: Range<Int>, m: Int, b: UnsafePointer<Float>,
+    ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, start: Int, from: Int, epilogue: Epilogue
+) {
+    let mr = microRows
+    for p in panels {
+        let row0 = p &* mr
+        microTile(vectors: vectors, k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb,
+                  c: c + (row0 &* ldc &+ start), ldc: ldc, rows: min(mr, m &- row0), colFrom: from,
+                  colTo: vectors &* vectorWidth, epilogue: offsetEpilogue(epilogue, row: row0, col: start))
     }
 }

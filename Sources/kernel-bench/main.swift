@@ -1,7 +1,7 @@
 // Times the fp32 GEMM and 3×3 convolution kernels on YOLO-like shapes, 1 and 2 threads, for every ISA this CPU
-// runs (or those named on the command line: kernel-bench [base|avx2|avx512 ...]). Reports the best (minimum)
-// time of many single calls, since the machine is shared, as GFLOP/s (2·M·N·K per GEMM; GEMMs also with the SiLU
-// epilogue, "silu").
+// runs (or those named on the command line: kernel-bench [base|avx2|avx512 ...] [gemm MxNxK ...]). Reports the best
+// (minimum) time of many single calls, since the machine is shared, as GFLOP/s (2·M·N·K per GEMM; GEMMs also with
+// the SiLU epilogue, "silu").
 import SenteiEngine
 
 #if canImport(Glibc)
@@ -54,7 +54,20 @@ func bestTime(threads: Int = 2, _ body: () -> Void) -> Double {
     return best
 }
 
-let args = CommandLine.arguments.dropFirst()
+// `kernel-bench [ISA ...] [gemm MxNxK ...]`: GEMM shapes given after "gemm" replace the built-in list and skip the
+// conv and depthwise lines (for probing one shape, e.g. how a map size scales on two threads).
+let allArgs = Array(CommandLine.arguments.dropFirst())
+let gemmFlag = allArgs.firstIndex(of: "gemm")
+let args = gemmFlag.map { Array(allArgs[..<$0]) } ?? allArgs
+let customShapes: [(Int, Int, Int)] = gemmFlag.map { i in
+    allArgs[(i + 1)...].map { spec in
+        let d = spec.split(separator: "x").compactMap { Int($0) }
+        guard d.count == 3, d.allSatisfy({ $0 > 0 }) else {
+            fatalError("kernel-bench: bad GEMM shape '\(spec)' (want MxNxK, e.g. 32x10816x16)")
+        }
+        return (d[0], d[1], d[2])
+    }
+} ?? []
 let isas = args.isEmpty ? KernelISA.supported.reversed() : args.compactMap { a in KernelISA.allCases.first { $0.description == a } }
 let pools = [WorkerPool(threads: 1), WorkerPool(threads: 2)]
 
@@ -62,8 +75,10 @@ print("kernel-bench: best single call (1T: thread CPU time, 2T: wall time); GFLO
 for isa in isas {
     let table = KernelTable(isa: isa)
     print("== \(table.name) (tile \(table.tileRows)x\(table.tileColumns))")
-    let gemmShapes = [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16),
-                      (64, 2704, 288), (512, 512, 512), (128, 1600, 576)]
+    let gemmShapes = customShapes.isEmpty
+        ? [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16), (64, 2704, 288),
+           (512, 512, 512), (128, 1600, 576)]
+        : customShapes
     for (m, n, k) in gemmShapes {
         let a = randomBuffer(m * k), b = randomBuffer(k * n), bias = randomBuffer(m)
         let c = lineAlignedBuffer(m * n)
@@ -85,6 +100,7 @@ for isa in isas {
         print(line)
         a.deallocate(); b.deallocate(); bias.deallocate(); c.deallocate(); packed.deallocate()
     }
+    if !customShapes.isEmpty { continue }
     // yolov8n@640-like 3×3 convolutions: (Cin, Cout, H=W, stride).
     let convShapes = [(16, 16, 160, 1), (16, 32, 320, 2), (32, 32, 80, 1), (32, 64, 160, 2), (64, 64, 40, 1),
                       (64, 128, 80, 2), (128, 128, 20, 1), (128, 128, 40, 2), (3, 16, 640, 2)]
