@@ -97,7 +97,7 @@ import SenteiVision
         #expect(error <= 4, "mean |JPEG − RGB| = \(error)")
 
         let truncated = dir + "/000000000009_32x16_64_YUYV.raw"
-        FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(100)))
+        #expect(FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(100))))
         #expect { try SampledFrame.jpeg(path: truncated) } throws: { ($0 as? VisionError)?.message.contains(truncated) ?? false }
         #expect(!SampledFrame.isImage("000000000010_32x16_YUYV.raw"))
     }

@@ -205,7 +205,7 @@ func sequenceNumber(_ line: String) -> UInt64? {
         #expect(access(path, F_OK) != 0, "stop removes the node")
 
         // A regular file at the path is never deleted.
-        FileManager.default.createFile(atPath: path, contents: Data("keep".utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("keep".utf8)))
         defer { unlink(path) }
         do { _ = try EventSocketServer(options: .init(path: path)); Issue.record("must refuse a non-socket") } catch {
             #expect(error.code == .notASocket)

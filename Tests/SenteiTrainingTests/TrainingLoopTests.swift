@@ -159,14 +159,14 @@ func syntheticFrames(_ count: Int, seed: UInt64, width: Int = 40, height: Int = 
         let dir = FileManager.default.temporaryDirectory.path
         let garbage = dir + "/sentei-heal-garbage-\(getpid()).ckpt"
         defer { try? FileManager.default.removeItem(atPath: garbage) }
-        FileManager.default.createFile(atPath: garbage, contents: Data("not a checkpoint at all".utf8))
+        #expect(FileManager.default.createFile(atPath: garbage, contents: Data("not a checkpoint at all".utf8)))
         #expect { try Checkpoint.read(from: garbage) } throws: { ($0 as? EngineError)?.code == .malformedModel }
 
         let trainer = try makeTrainer()
         var bytes = [UInt8]()
         try trainer.checkpoint(seed: 1).write(to: garbage)
         bytes = [UInt8](FileManager.default.contents(atPath: garbage)!)
-        FileManager.default.createFile(atPath: garbage, contents: Data(bytes.dropLast(4)))
+        #expect(FileManager.default.createFile(atPath: garbage, contents: Data(bytes.dropLast(4))))
         #expect { try Checkpoint.read(from: garbage) } throws: { ($0 as? EngineError)?.code == .malformedModel }
 
         // A checkpoint of another model is refused by layout.
