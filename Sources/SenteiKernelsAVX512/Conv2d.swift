@@ -127,13 +127,9 @@ extension FloatKernels {
             let n0 = s &* nr
             let cols = min(nr, n &- n0)
             im2colStrip(input, geometry, n0: n0, cols: cols, panel: scratch, nr: nr)
-            for p in t.p0..<t.p1 {
-                let row0 = p &* mr
-                microTile(vectors: ceilDiv(cols, vectorWidth), k: k, a: packedWeights + row0 &* k, b: scratch, ldb: nr,
-                          c: output + (row0 &* outputChannelStride &+ n0), ldc: outputChannelStride,
-                          rows: min(mr, cout &- row0), colFrom: 0, colTo: cols,
-                          epilogue: offsetEpilogue(epilogue, row: row0, col: n0))
-            }
+            gemmStrip(vectors: ceilDiv(cols, vectorWidth), k: k, packedA: packedWeights, panels: t.p0..<t.p1, m: cout,
+                      b: scratch, ldb: nr, c: output, ldc: outputChannelStride, start: n0, from: 0, to: cols,
+                      epilogue: epilogue)
         }
     }
 }

@@ -52,12 +52,8 @@ public enum FloatKernels {
                 let src = b + kk &* ldb, dst = panel + kk &* nr
                 for j in 0..<nr { dst[j] = j < n ? src[j] : 0 }
             }
-            for p in t.p0..<t.p1 {
-                let row0 = p &* mr
-                microTile(vectors: ceilDiv(n, vectorWidth), k: k, a: packedA + row0 &* k, b: panel, ldb: nr,
-                          c: c + row0 &* ldc, ldc: ldc,
-                          rows: min(mr, m &- row0), colFrom: 0, colTo: n, epilogue: offsetEpilogue(epilogue, row: row0, col: 0))
-            }
+            gemmStrip(vectors: ceilDiv(n, vectorWidth), k: k, packedA: packedA, panels: t.p0..<t.p1, m: m, b: panel,
+                      ldb: nr, c: c, ldc: ldc, start: 0, from: 0, to: n, epilogue: epilogue)
             return
         }
         for s in t.s0..<t.s1 {
@@ -66,23 +62,25 @@ public enum FloatKernels {
             // strip are recomputed but not stored again.
             let vectors = min(microVectors, ceilDiv(n &- s &* nr, vectorWidth))
             let start = min(s &* nr, n &- vectors &* vectorWidth)
-            gemmStrip(vectors: vectors, k: k, packedA: packedA, panels: t.p0..<t.p1, m: m, b: b, ldb: ldb, c: c,
-                      ldc: ldc, start: start, from: s &* nr &- start, epilogue: epilogue)
+            gemmStrip(vectors: vectors, k: k, packedA: packedA, panels: t.p0..<t.p1, m: m, b: b + start, ldb: ldb,
+                      c: c, ldc: ldc, start: start, from: s &* nr &- start, to: vectors &* vectorWidth,
+                      epilogue: epilogue)
         }
     }
 }
 
-/// The tiles of one strip of columns (from `start`, `vectors` wide, stored from column start + from) over a range of
-/// panels: one call per strip, with the tile kernel inlined into the panel loop rather than called per tile.
+/// The tiles of one strip over a range of row panels of packed A (M rows): B is the strip's own K rows (`vectors`
+/// wide, row stride ldb), its results go to C's columns start + from ..< start + to. One call per strip, with the tile
+/// kernel inlined into the panel loop rather than called per tile; the GEMM, im2col-conv and Winograd paths share it.
 @inline(never) func gemmStrip(
     vectors: Int, k: Int, packedA: UnsafePointer<Float>, panels: Range<Int>, m: Int, b: UnsafePointer<Float>,
-    ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, start: Int, from: Int, epilogue: Epilogue
+    ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, start: Int, from: Int, to: Int, epilogue: Epilogue
 ) {
     let mr = microRows
     for p in panels {
         let row0 = p &* mr
-        microTile(vectors: vectors, k: k, a: packedA + row0 &* k, b: b + start, ldb: ldb,
-                  c: c + (row0 &* ldc &+ start), ldc: ldc, rows: min(mr, m &- row0), colFrom: from,
-                  colTo: vectors &* vectorWidth, epilogue: offsetEpilogue(epilogue, row: row0, col: start))
+        microTile(vectors: vectors, k: k, a: packedA + row0 &* k, b: b, ldb: ldb, c: c + (row0 &* ldc &+ start),
+                  ldc: ldc, rows: min(mr, m &- row0), colFrom: from, colTo: to,
+                  epilogue: offsetEpilogue(epilogue, row: row0, col: start))
     }
 }

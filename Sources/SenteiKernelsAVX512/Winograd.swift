@@ -98,12 +98,8 @@ extension FloatKernels {
                 for s in 0..<ceilDiv(n, nr) {
                     let start = s &* nr
                     let vectors = min(microVectors, (n &- start) / vectorWidth)
-                    for p in split.p0..<split.p1 {
-                        let row0 = p &* mr
-                        microTile(vectors: vectors, k: cin, a: u + row0 &* cin, b: vx + start, ldb: n,
-                                  c: mx + (row0 &* n &+ start), ldc: n, rows: min(mr, cout &- row0), colFrom: 0,
-                                  colTo: vectors &* vectorWidth, epilogue: none)
-                    }
+                    gemmStrip(vectors: vectors, k: cin, packedA: u, panels: split.p0..<split.p1, m: cout, b: vx + start,
+                              ldb: n, c: mx, ldc: n, start: start, from: 0, to: vectors &* vectorWidth, epilogue: none)
                 }
             }
             winogradOutputTransform(m, ldm: n, cout: cout, co0: co0, co1: co1, geometry, t0: t0, t1: t1,
