@@ -39,6 +39,18 @@ int sk_has_vnni(void) {
 #endif
 }
 
+int sk_divide_is_fast(void) {
+    const char *force = getenv("SENTEI_SIGMOID");
+    if (force && strcmp(force, "divide") == 0) return 1;
+    if (force && strcmp(force, "reciprocal") == 0) return 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
 // AMX needs the CPU's tile units (CPUID 7.0 EDX bits 24/25), the OS saving tile state (XCR0 bits 17/18) and, on
 // Linux, this process's permission to use it (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA), asked once.
 static int amx_usable;

@@ -47,6 +47,10 @@ let depthwiseDefersActivation = true
     (tuple.baseAddress! + i &* MemoryLayout<FVec>.stride).assumingMemoryBound(to: Float.self)
 }
 
+/// Activation codes 5 and 6 (the divide forms) are codes 3 and 2 here: AVX2 keeps its interleaved reciprocal form.
+@inline(__always) func vsiluDivide(_ x: FVec) -> FVec { vsilu(x) }
+@inline(__always) func vsigmoidDivide(_ x: FVec) -> FVec { vsigmoid(x) }
+
 /// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model): as the int8 kernels compute it.
 @inline(__always) func vsiluInt8(_ x: FVec) -> FVec { sk_silu_int8_v(x) }
 

@@ -259,6 +259,9 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
     case ActivationCode.sigmoid: return vsigmoid4(v0, v1, v2, v3)
     case ActivationCode.silu: return vsilu4(v0, v1, v2, v3)
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1), vsiluInt8(v2), vsiluInt8(v3))
+    case ActivationCode.siluDivide: return (vsiluDivide(v0), vsiluDivide(v1), vsiluDivide(v2), vsiluDivide(v3))
+    case ActivationCode.sigmoidDivide:
+        return (vsigmoidDivide(v0), vsigmoidDivide(v1), vsigmoidDivide(v2), vsigmoidDivide(v3))
     default: return (v0, v1, v2, v3)
     }
 }
@@ -269,6 +272,8 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
     case ActivationCode.sigmoid: return (vsigmoid(v0), vsigmoid(v1))
     case ActivationCode.silu: return (vsilu(v0), vsilu(v1))
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1))
+    case ActivationCode.siluDivide: return (vsiluDivide(v0), vsiluDivide(v1))
+    case ActivationCode.sigmoidDivide: return (vsigmoidDivide(v0), vsigmoidDivide(v1))
     default: return (v0, v1)
     }
 }

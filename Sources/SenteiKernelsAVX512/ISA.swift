@@ -34,6 +34,10 @@ let depthwiseDefersActivation = false
 /// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model): as the int8 kernels compute it.
 @inline(__always) func vsiluInt8(_ x: FVec) -> FVec { sk_silu_int8_v(x) }
 
+/// x·σ(x) and σ(x) with one vdivps each (activation codes 5 and 6, where `sk_divide_is_fast`).
+@inline(__always) func vsiluDivide(_ x: FVec) -> FVec { sk_silu_divide_v(x) }
+@inline(__always) func vsigmoidDivide(_ x: FVec) -> FVec { sk_sigmoid_divide_v(x) }
+
 /// Lane-wise max, one vmaxps (Swift's pointwiseMax is scalarised lane by lane).
 @inline(__always) func vmax(_ a: FVec, _ b: FVec) -> FVec { sk_max_v(a, b) }
 

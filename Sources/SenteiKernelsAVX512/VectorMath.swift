@@ -4,13 +4,18 @@ import CSenteiKernels
 // specialization here would be a weak symbol that the linker may share with another ISA module (engine-notes §2).
 
 /// Activation codes shared by every kernel: 0 none, 1 relu, 2 sigmoid, 3 silu (x·sigmoid(x)), 4 the int8 layers'
-/// SiLU (`vsiluInt8`: cheaper, 1e-4 relative), which the fp32 layers of an int8 model use.
+/// SiLU (`vsiluInt8`: cheaper, 1e-4 relative), which the fp32 layers of an int8 model use; 5 and 6 are silu and
+/// sigmoid computed with a divide (`vsiluDivide`, `vsigmoidDivide`), for CPUs where that is faster
+/// (`sk_divide_is_fast`; the same function within the polynomial's error, and codes 3 and 2 where an ISA has no
+/// divide form).
 enum ActivationCode {
     static let none = 0
     static let relu = 1
     static let sigmoid = 2
     static let silu = 3
     static let siluInt8 = 4
+    static let siluDivide = 5
+    static let sigmoidDivide = 6
 }
 
 /// e^x, Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, degree-5 polynomial for e^r, 2^n built in the exponent bits.
@@ -46,6 +51,8 @@ enum ActivationCode {
     case ActivationCode.sigmoid: return vsigmoid3(v0, v1, v2)
     case ActivationCode.silu: return vsilu3(v0, v1, v2)
     case ActivationCode.siluInt8: return (vsiluInt8(v0), vsiluInt8(v1), vsiluInt8(v2))
+    case ActivationCode.siluDivide: return (vsiluDivide(v0), vsiluDivide(v1), vsiluDivide(v2))
+    case ActivationCode.sigmoidDivide: return (vsigmoidDivide(v0), vsigmoidDivide(v1), vsigmoidDivide(v2))
     default: return (v0, v1, v2)
     }
 }
@@ -60,6 +67,8 @@ enum ActivationCode {
     case ActivationCode.sigmoid: return vsigmoid(v)
     case ActivationCode.silu: return vsilu(v)
     case ActivationCode.siluInt8: return vsiluInt8(v)
+    case ActivationCode.siluDivide: return vsiluDivide(v)
+    case ActivationCode.sigmoidDivide: return vsigmoidDivide(v)
     default: return v
     }
 }
@@ -104,6 +113,8 @@ enum ActivationCode {
     case ActivationCode.sigmoid: return vsigmoid(FVec(repeating: v))[0]
     case ActivationCode.silu: return vsilu(FVec(repeating: v))[0]
     case ActivationCode.siluInt8: return vsiluInt8(FVec(repeating: v))[0]
+    case ActivationCode.siluDivide: return vsiluDivide(FVec(repeating: v))[0]
+    case ActivationCode.sigmoidDivide: return vsigmoidDivide(FVec(repeating: v))[0]
     default: return v
     }
 }

@@ -32,6 +32,10 @@ let depthwiseDefersActivation = false
     (vsilu(a), vsilu(b), vsilu(c), vsilu(d))
 }
 
+/// Activation codes 5 and 6 (the divide forms) are codes 3 and 2 here: the portable form divides already.
+@inline(__always) func vsiluDivide(_ x: FVec) -> FVec { vsilu(x) }
+@inline(__always) func vsigmoidDivide(_ x: FVec) -> FVec { vsigmoid(x) }
+
 /// The int8 layers' SiLU (activation code 4, for the fp32 layers of an int8 model), the steps of the portable int8
 /// kernels' silu_generic (int8/conv_template.h): true FMAs (libm fmaf per lane here) and a divide, bit for bit.
 @inline(__always) func vsiluInt8(_ x: FVec) -> FVec {

@@ -24,6 +24,9 @@ let convCases: [ConvCase] = [
     ConvCase(cin: 5, cout: 11, h: 15, w: 16, kh: 3, kw: 3, pads: (2, 2, 2, 2), dilation: (2, 2), bias: false),
     ConvCase(cin: 12, cout: 8, h: 26, w: 26, kh: 6, kw: 6, stride: (2, 2), pads: (2, 2, 2, 2), activation: 3),
     ConvCase(cin: 32, cout: 64, h: 13, w: 13, kh: 3, kw: 3, pads: (1, 1, 1, 1), activation: 3),
+    // The divide forms (codes 5 and 6): the stem's 6×6/s2 on rows wide enough for the staged path, and a 1×1.
+    ConvCase(cin: 3, cout: 16, h: 20, w: 104, kh: 6, kw: 6, stride: (2, 2), pads: (2, 2, 2, 2), activation: 5),
+    ConvCase(cin: 12, cout: 10, h: 13, w: 13, kh: 1, kw: 1, activation: 6, residual: true),
     ConvCase(cin: 9, cout: 3, h: 4, w: 5, kh: 1, kw: 1, stride: (2, 2), activation: 0),
     ConvCase(cin: 2, cout: 4, h: 3, w: 3, kh: 3, kw: 3, stride: (1, 1), pads: (0, 0, 0, 0)),
     // Output rows at least one tile wide (48 columns on AVX-512) take the staged path.

@@ -17,6 +17,10 @@ let depthwiseRowCases: [DepthwiseCase] = [
     DepthwiseCase(channels: 2, h: 10, w: 104, kh: 3, kw: 3, activation: 3),
     DepthwiseCase(channels: 3, h: 26, w: 26, kh: 3, kw: 3, stride: (2, 2), activation: 3),
     DepthwiseCase(channels: 2, h: 12, w: 104, kh: 3, kw: 3, stride: (2, 2), activation: 3),
+    // The divide forms (codes 5 and 6) through the four-row pass, its partial vectors and the stride-2 pair.
+    DepthwiseCase(channels: 3, h: 13, w: 104, kh: 3, kw: 3, activation: 5),
+    DepthwiseCase(channels: 3, h: 9, w: 26, kh: 3, kw: 3, activation: 6),
+    DepthwiseCase(channels: 2, h: 13, w: 53, kh: 3, kw: 3, stride: (2, 2), activation: 5),
     // Odd widths and heights: the last vector's tail, the last stride-2 column reading the right pad, a single row
     // after the passes of four (h 13 = 4+4+4+1, 7 = 4+3) or two.
     DepthwiseCase(channels: 3, h: 7, w: 53, kh: 3, kw: 3, activation: 3),

@@ -45,6 +45,10 @@ package enum Activation: Int, Sendable {
     /// The kernels' activation code for the int8 layers' SiLU (`sk_i8_silu`), which the fp32 convs of a model with
     /// int8 layers use in place of `silu` (3).
     package static let int8SiLUCode = 4
+    /// The kernels' codes for `silu` and `sigmoid` computed with a divide, which AVX-512 kernels take where the
+    /// divider is fast (`KernelTable.activationCode`).
+    package static let siluDivideCode = 5
+    package static let sigmoidDivideCode = 6
 }
 
 package struct Conv: Sendable {

@@ -171,6 +171,19 @@ public struct KernelTable: Sendable {
     public let mul: Binary
     public let div: Binary
 
+    /// Whether this table's SiLU and sigmoid epilogues divide (codes 5 and 6): AVX-512 on a CPU whose vdivps
+    /// keeps up (`sk_divide_is_fast`: AMD Zen 4 on, or SENTEI_SIGMOID=divide).
+    public let dividesSigmoid: Bool
+
+    /// The activation code this table's conv, GEMM and depthwise kernels take for `activation`.
+    package func activationCode(_ activation: Activation) -> Int {
+        switch activation {
+        case .silu where dividesSigmoid: return Activation.siluDivideCode
+        case .sigmoid where dividesSigmoid: return Activation.sigmoidDivideCode
+        default: return activation.rawValue
+        }
+    }
+
     /// The table for the best ISA this CPU runs (honouring SENTEI_ISA), filled once.
     public static let best = KernelTable(isa: KernelISA.best)
 
@@ -186,6 +199,7 @@ public struct KernelTable: Sendable {
 
     private init<K: FloatKernelSet>(isa: KernelISA, _ kernels: K.Type) {
         self.isa = isa
+        dividesSigmoid = isa == .avx512 && sk_divide_is_fast() != 0
         name = K.isa
         tileRows = K.tileRows
         tileColumns = K.tileColumns

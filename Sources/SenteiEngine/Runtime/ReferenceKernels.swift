@@ -10,8 +10,8 @@ public enum ReferenceKernels {
     public static func activate(_ x: Float, _ activation: Int) -> Float {
         switch activation {
         case 1: return max(x, 0)
-        case 2: return 1 / (1 + expf(-x))
-        case 3: return x / (1 + expf(-x))
+        case 2, Activation.sigmoidDivideCode: return 1 / (1 + expf(-x))
+        case 3, Activation.siluDivideCode: return x / (1 + expf(-x))
         case Activation.int8SiLUCode:
             // The form the fp32 kernels of this machine's ISA compute (sk_i8_silu is numbered as KernelISA).
             var y = x

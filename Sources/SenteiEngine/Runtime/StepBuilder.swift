@@ -279,9 +279,10 @@ struct StepBuilder {
 
     /// The activation code a conv's kernel takes. The fp32 layers of an int8 model take the int8 layers' SiLU
     /// (code 4): 1e-4 relative, a third cheaper, and their outputs are rounded to 1/255 of a range by the int8 layers
-    /// after them anyway.
+    /// after them anyway. Otherwise the kernel table's own code (a divide form where that is faster).
     func activationCode(_ conv: Conv) -> Int {
-        program.int8 != nil && conv.activation == .silu ? Activation.int8SiLUCode : conv.activation.rawValue
+        if program.int8 != nil && conv.activation == .silu { return Activation.int8SiLUCode }
+        return kernels?.activationCode(conv.activation) ?? conv.activation.rawValue
     }
 
     /// The scalar reference for any node: slow, allocating, single-threaded. Used wholesale in reference mode
