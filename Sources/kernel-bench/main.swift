@@ -1,7 +1,7 @@
 // Times the fp32 GEMM and 3×3 convolution kernels on YOLO-like shapes, 1 and 2 threads, for every ISA this CPU
 // runs (or those named on the command line: kernel-bench [base|avx2|avx512 ...] [gemm MxNxK ...]). Reports the best
 // (minimum) time of many single calls, since the machine is shared, as GFLOP/s (2·M·N·K per GEMM; GEMMs also with
-// the SiLU epilogue, "silu").
+// the SiLU epilogue, "silu", in the form the engine picks for this CPU: `KernelTable.activationCode`).
 import SenteiEngine
 
 #if canImport(Glibc)
@@ -68,7 +68,17 @@ let customShapes: [(Int, Int, Int)] = gemmFlag.map { i in
         return (d[0], d[1], d[2])
     }
 } ?? []
-let isas = args.isEmpty ? KernelISA.supported.reversed() : args.compactMap { a in KernelISA.allCases.first { $0.description == a } }
+if gemmFlag != nil && customShapes.isEmpty {
+    fatalError("kernel-bench: 'gemm' needs at least one shape MxNxK (e.g. gemm 32x10816x16)")
+}
+let isas = args.isEmpty ? Array(KernelISA.supported.reversed()) : args.map { name in
+    guard let isa = KernelISA.allCases.first(where: { $0.description == name }) else {
+        let known = KernelISA.allCases.map(\.description).joined(separator: ", ")
+        fatalError("kernel-bench: unknown ISA '\(name)' (want \(known))")
+    }
+    guard KernelISA.supported.contains(isa) else { fatalError("kernel-bench: this CPU cannot run \(name)") }
+    return isa
+}
 let pools = [WorkerPool(threads: 1), WorkerPool(threads: 2)]
 
 print("kernel-bench: best single call (1T: thread CPU time, 2T: wall time); GFLOP/s = 2·M·N·K / time")
@@ -91,9 +101,10 @@ for isa in isas {
             }
             let gflops: Double = 2 * Double(m * n * k) / t / 1e9
             line += "  \(pool.threads)T \(fixed1(gflops)) GFLOP/s (\(fixed1(t * 1e6)) us)"
-            // With the SiLU epilogue the YOLO graphs fuse into nearly every conv (activation code 3).
+            // With the SiLU epilogue the YOLO graphs fuse into nearly every conv.
+            let silu = table.activationCode(.silu)
             let tSilu = bestTime(threads: pool.threads) {
-                pool.run { ith, nth in table.gemm(m, n, k, packed, b, n, c, n, bias, nil, 0, 3, ith, nth) }
+                pool.run { ith, nth in table.gemm(m, n, k, packed, b, n, c, n, bias, nil, 0, silu, ith, nth) }
             }
             line += " silu \(fixed1(2 * Double(m * n * k) / tSilu / 1e9))"
         }
@@ -114,11 +125,12 @@ for isa in isas {
         let scratch = lineAlignedBuffer(scratchPer * 2)
         let flops = 2 * Double(cout * ho * ho * cin * 9)
         var line = "conv3x3 s\(s) \(cin)->\(cout) @\(hw)²:"
+        let silu = table.activationCode(.silu)
         for pool in pools {
             let t = bestTime(threads: pool.threads) {
                 pool.run { ith, nth in
                     table.conv2d(input, hw * hw, cin, hw, hw, packed, cout, 3, 3, s, s, 1, 1, 1, 1, 1, 1, out,
-                                 ho * ho, bias, nil, 0, 3, scratch + ith * scratchPer, ith, nth)
+                                 ho * ho, bias, nil, 0, silu, scratch + ith * scratchPer, ith, nth)
                 }
             }
             let gflops: Double = flops / t / 1e9
@@ -133,7 +145,7 @@ for isa in isas {
         let input = randomBuffer(ch * hw * hw), w = randomBuffer(ch * 9), bias = randomBuffer(ch)
         let out = lineAlignedBuffer(ch * hw * hw)
         var line = "dw3x3 s1 \(ch)ch @\(hw)²:"
-        for act in [0, 3] {
+        for act in [0, table.activationCode(.silu)] {
             let t = bestTime(threads: 1) {
                 table.depthwiseConv2d(input, hw * hw, ch, hw, hw, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, out, hw * hw, bias,
                                       act, 0, 1)
