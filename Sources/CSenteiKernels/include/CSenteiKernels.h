@@ -18,8 +18,9 @@ double sk_fp32_peak_gflops(int isa, double budgetSeconds);
 /// 1 when the CPU has AVX512-VNNI (int8 dot products).
 int sk_has_vnni(void);
 /// 1 when the AVX-512 SiLU and sigmoid epilogues should divide (activation codes 5 and 6) rather than refine a
-/// vrcp14ps: AMD CPUs with AVX-512 (Zen 4 on), whose vdivps zmm keeps up; Intel's issues once per 10 cycles.
-/// SENTEI_SIGMOID=divide|reciprocal overrides (for A/B timing).
+/// vrcp14ps: AMD CPUs with AVX-512 (Zen 4 on), whose vdivps zmm keeps up (6 cycles per vector on its own unit);
+/// Intel's issues about once per 10 cycles (uops.info; not measured here). SENTEI_SIGMOID=divide|reciprocal
+/// overrides (for A/B timing).
 int sk_divide_is_fast(void);
 /// 1 when AMX-INT8 tiles can be used here: CPU, OS tile state, and this process's permission (asked on the first
 /// call); `SENTEI_AMX=off` says 0.

@@ -64,9 +64,10 @@ static inline __m512 sk_sigmoid_v(__m512 x) { return SK_SIGMOID_AVX512(x); }
 static inline __m512 sk_silu_int8_v(__m512 x) { return SK_SILU_INT8_AVX512(x); }
 /// The divide forms (activation codes 5 and 6), for CPUs whose divider keeps up (sk_divide_is_fast): x/(1+e^−x) and
 /// 1/(1+e^−x) without the clamp (x/∞ = −0, 1/∞ = 0, no NaN). Three FMA-port instructions fewer than the reciprocal
-/// form with x·σ's multiply, one vdivps more: on Zen 4 the SiLU alone costs 20% less and a YOLOX-Nano frame 2.5–4%
-/// less. Intel's vdivps zmm issues about once per 10 cycles (uops.info, Skylake-X on; not measured here), so there
-/// the reciprocal form stays. Error: the polynomial's (vdivps rounds exactly).
+/// form with x·σ's multiply, one vdivps more: on Zen 4 the SiLU alone costs 20% less and a YOLOX-Nano frame 2.5% less
+/// (per-step minima; alternating p50s 3–7%). Intel's vdivps zmm issues about once per 10 cycles (uops.info,
+/// Skylake-X on; not measured here), so there the reciprocal form stays. Error: the polynomial's (vdivps rounds
+/// exactly).
 static inline __m512 sk_silu_divide_v(__m512 x) { return _mm512_div_ps(x, SK_ONE_PLUS_EXP_NEG_AVX512(x)); }
 static inline __m512 sk_sigmoid_divide_v(__m512 x) {
     return _mm512_div_ps(_mm512_set1_ps(1.0f), SK_ONE_PLUS_EXP_NEG_AVX512(x));
