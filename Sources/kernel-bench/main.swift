@@ -84,6 +84,7 @@ let pools = [WorkerPool(threads: 1), WorkerPool(threads: 2)]
 print("kernel-bench: best single call (1T: thread CPU time, 2T: wall time); GFLOP/s = 2·M·N·K / time")
 for isa in isas {
     let table = KernelTable(isa: isa)
+    let silu = table.activationCode(.silu)  // the SiLU form the engine runs on this CPU
     print("== \(table.name) (tile \(table.tileRows)x\(table.tileColumns))")
     let gemmShapes = customShapes.isEmpty
         ? [(64, 2704, 64), (32, 10816, 16), (128, 676, 128), (256, 169, 256), (32, 43264, 16), (64, 2704, 288),
@@ -102,7 +103,6 @@ for isa in isas {
             let gflops: Double = 2 * Double(m * n * k) / t / 1e9
             line += "  \(pool.threads)T \(fixed1(gflops)) GFLOP/s (\(fixed1(t * 1e6)) us)"
             // With the SiLU epilogue the YOLO graphs fuse into nearly every conv.
-            let silu = table.activationCode(.silu)
             let tSilu = bestTime(threads: pool.threads) {
                 pool.run { ith, nth in table.gemm(m, n, k, packed, b, n, c, n, bias, nil, 0, silu, ith, nth) }
             }
@@ -125,7 +125,6 @@ for isa in isas {
         let scratch = lineAlignedBuffer(scratchPer * 2)
         let flops = 2 * Double(cout * ho * ho * cin * 9)
         var line = "conv3x3 s\(s) \(cin)->\(cout) @\(hw)²:"
-        let silu = table.activationCode(.silu)
         for pool in pools {
             let t = bestTime(threads: pool.threads) {
                 pool.run { ith, nth in
@@ -145,7 +144,7 @@ for isa in isas {
         let input = randomBuffer(ch * hw * hw), w = randomBuffer(ch * 9), bias = randomBuffer(ch)
         let out = lineAlignedBuffer(ch * hw * hw)
         var line = "dw3x3 s1 \(ch)ch @\(hw)²:"
-        for act in [0, table.activationCode(.silu)] {
+        for act in [0, silu] {
             let t = bestTime(threads: 1) {
                 table.depthwiseConv2d(input, hw * hw, ch, hw, hw, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, out, hw * hw, bias,
                                       act, 0, 1)
