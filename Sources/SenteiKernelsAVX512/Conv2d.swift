@@ -61,7 +61,13 @@ extension FloatKernels {
         // im2col rows (kw·nr floats per (ci, ky)).
         let stageRow = strideW &* (nr &+ (kw &- 1) &* dilationW / strideW)
         if wo >= nr && stageRow <= kw &* nr {
-            let stripsPerRow = ceilDiv(wo, nr)
+            // A row whose strips would end in a one-vector strip ends in two narrower ones instead (AVX-512: 3 + 1
+            // vectors → 2 + 2): the one-vector tile is bound by its eight broadcasts, at about half the FMA rate.
+            // YOLOX's stem rows are 13 vectors (208 columns).
+            let rowVectors = ceilDiv(wo, vectorWidth)
+            let balancedTail = microVectors >= 3 && rowVectors > microVectors && rowVectors % microVectors == 1
+            let stripsPerRow = balancedTail ? rowVectors / microVectors &+ 1 : ceilDiv(wo, nr)
+            let tailFirst = (microVectors &+ 2) / 2
             let ts = splitTiles(panels: ceilDiv(cout, mr), strips: ho &* stripsPerRow, ith: ith, nth: nth)
             if ts.p0 >= ts.p1 || ts.s0 >= ts.s1 { return }
             // Whole input rows are staged (phases split) into a ring, once each: every strip of an output row reads
@@ -74,11 +80,18 @@ extension FloatKernels {
             let slots = cin &* span
             let ringBytes: Int = slots &* ringRow &* 4
             let offsetBytes: Int = k &* 4
-            let raw = threadScratch(ringBytes &+ offsetBytes &+ slots &* 8)
+            let raw = threadScratch(ringBytes &+ offsetBytes &+ slots &* 8 &+ kw &* 4)
             let ring = raw.assumingMemoryBound(to: Float.self)
             let offsets = (raw + ringBytes).assumingMemoryBound(to: Int32.self)
             let tags = (raw + (ringBytes &+ offsetBytes)).assumingMemoryBound(to: Int.self)
+            let tapOffsets = (raw + (ringBytes &+ offsetBytes &+ slots &* 8)).assumingMemoryBound(to: Int32.self)
             for slot in 0..<slots { tags[slot] = Int.min }
+            // Where tap kx sits in a staged row (its phase's start plus its index in the phase), once per call: these
+            // divisions by the stride ran for every output row.
+            for kx in 0..<kw {
+                let tap = kx &* dilationW
+                tapOffsets[kx] = Int32((tap % strideW) &* rowPhase &+ tap / strideW)
+            }
             var stagedRow = -1
             for s in ts.s0..<ts.s1 {
                 let oy = s / stripsPerRow, j = s % stripsPerRow
@@ -93,25 +106,30 @@ extension FloatKernels {
                                 stageInputRow(input + ci &* inputChannelStride, h: h, w: w, iy: iy, strideW: strideW,
                                               ix0: -padLeft, phaseLen: rowPhase, stage: ring + slot &* ringRow)
                             }
-                            let rowStart = slot &* ringRow, first = (ci &* kh &+ ky) &* kw
-                            for kx in 0..<kw {
-                                let tap = kx &* dilationW
-                                let phase = (tap % strideW) &* rowPhase
-                                offsets[first &+ kx] = Int32(rowStart &+ phase &+ tap / strideW)
-                            }
+                            let rowStart = Int32(slot &* ringRow), first = (ci &* kh &+ ky) &* kw
+                            for kx in 0..<kw { offsets[first &+ kx] = rowStart &+ tapOffsets[kx] }
                         }
                     }
                 }
                 // The last strip of a row uses the narrowest kernel that covers it, shifted left to end at wo:
                 // always whole vectors, overlap not stored twice.
-                let vectors = min(microVectors, ceilDiv(wo &- j &* nr, vectorWidth))
-                let ox0 = min(j &* nr, wo &- vectors &* vectorWidth)
+                let start: Int, vectors: Int
+                if balancedTail && j >= stripsPerRow &- 2 {
+                    let tailStart = (stripsPerRow &- 2) &* microVectors
+                    let last = j == stripsPerRow &- 1
+                    start = (last ? tailStart &+ tailFirst : tailStart) &* vectorWidth
+                    vectors = last ? microVectors &+ 1 &- tailFirst : tailFirst
+                } else {
+                    start = j &* nr
+                    vectors = min(microVectors, ceilDiv(wo &- start, vectorWidth))
+                }
+                let ox0 = min(start, wo &- vectors &* vectorWidth)
                 let n0 = oy &* wo &+ ox0
                 for p in ts.p0..<ts.p1 {
                     let row0 = p &* mr
                     microTileIndirect(vectors: vectors, k: k, a: packedWeights + row0 &* k, b: ring + ox0,
                                       rowOffsets: offsets, c: output + (row0 &* outputChannelStride &+ n0),
-                                      ldc: outputChannelStride, rows: min(mr, cout &- row0), colFrom: j &* nr &- ox0,
+                                      ldc: outputChannelStride, rows: min(mr, cout &- row0), colFrom: start &- ox0,
                                       colTo: vectors &* vectorWidth,
                                       epilogue: offsetEpilogue(epilogue, row: row0, col: n0))
                 }
