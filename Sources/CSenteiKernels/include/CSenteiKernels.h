@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "sk_int8.h"
 #include "sk_vecmath.h"
+#include "sk_depthwise.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
