@@ -185,8 +185,8 @@ extension FloatKernels {
     }
 }
 
-/// The Swift passes of `depthwise3x3Rows` over (channel, output row) items: the other ISAs', and channels cut by a
-/// part's boundary.
+/// The Swift passes of `depthwise3x3Rows` over (channel, output row) items: the other ISAs', and on AVX-512 the
+/// channels a part's boundary cuts, the row ranges of large maps split across parts, and band-fused bands.
 @inline(__always) func depthwise3x3Passes(
     input: UnsafePointer<Float>, inputChannelStride: Int, h: Int, w: Int, weights: UnsafePointer<Float>,
     strideH: Int, strideW: Int, padTop: Int, padLeft: Int, output: UnsafeMutablePointer<Float>,
