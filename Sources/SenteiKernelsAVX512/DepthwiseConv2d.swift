@@ -137,7 +137,8 @@ extension FloatKernels {
 /// per pass from six input rows (4.5 loads per 9 FMAs instead of 9; the per-row fixed cost, not the FMAs, dominated
 /// the small YOLO maps, 13 to 52 wide); stride 2 two rows from five. Each kind of pass is one call per channel (or
 /// chunk of rows), so the weights are broadcast once. Measured per layer against the padded-row-cache version it
-/// replaced (AVX-512, YOLOX-Nano's 30 depthwise layers, fused SiLU): 1.96 → 1.31 ms on one thread.
+/// replaced (AVX-512, YOLOX-Nano's 30 depthwise layers, fused SiLU): 1.96 → 1.31 ms on one thread. On AVX-512 the
+/// whole channels of a part take the same passes written in C (sk_depthwise.h), one call for the run of channels.
 @inline(__always) func depthwise3x3Rows(
     input: UnsafePointer<Float>, inputChannelStride: Int, h: Int, w: Int, weights: UnsafePointer<Float>,
     strideH: Int, strideW: Int, padTop: Int, padLeft: Int, output: UnsafeMutablePointer<Float>,

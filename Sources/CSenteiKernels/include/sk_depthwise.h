@@ -15,16 +15,17 @@ static inline __mmask16 sk_dw_lanes(long lo, long hi) {
     return hi <= lo ? (__mmask16)0 : (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-/// The Swift kernels' activation codes (VectorMath.swift's ActivationCode) with the instructions of their vector
-/// forms (ISA.swift), so the C and Swift passes give the same bits.
+/// The Swift kernels' activation codes (VectorMath.swift's ActivationCode) through the sk_vecmath.h functions that
+/// their vector forms (ISA.swift) call, so the C and Swift passes give the same bits; relu as Swift's
+/// `x.replacing(with: 0, where: x .< 0)`.
 static inline __attribute__((always_inline)) __m512 sk_dw_activate(__m512 x, const int activation) {
     switch (activation) {
     case 1: return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
-    case 2: return SK_SIGMOID_AVX512(x);
-    case 3: return _mm512_mul_ps(x, SK_SIGMOID_AVX512(x));
-    case 4: return SK_SILU_INT8_AVX512(x);
-    case 5: return _mm512_div_ps(x, SK_ONE_PLUS_EXP_NEG_AVX512(x));
-    case 6: return _mm512_div_ps(_mm512_set1_ps(1.0f), SK_ONE_PLUS_EXP_NEG_AVX512(x));
+    case 2: return sk_sigmoid_v(x);
+    case 3: return _mm512_mul_ps(x, sk_sigmoid_v(x));
+    case 4: return sk_silu_int8_v(x);
+    case 5: return sk_silu_divide_v(x);
+    case 6: return sk_sigmoid_divide_v(x);
     default: return x;
     }
 }
