@@ -262,6 +262,17 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
     sk_fmadd_v(k2, x.2, sk_fmadd_v(k1, x.1, sk_fmadd_v(k0, x.0, acc)))
 }
 
+/// The three taps of one input row alone, k0·x0 + k1·x1 + k2·x2: the second and third rows' parts of an output (the
+/// first starts from the bias), summed last (sk_depthwise.h's SK_DW_PART, the same bits).
+@inline(__always) func depthwiseRowPart(_ x: (FVec, FVec, FVec), _ k0: FVec, _ k1: FVec, _ k2: FVec) -> FVec {
+    sk_fmadd_v(k2, x.2, sk_fmadd_v(k1, x.1, sk_mul_v(k0, x.0)))
+}
+
+/// (first + second) + third: an output from its rows' parts, in the order of every depthwise path.
+@inline(__always) func depthwiseSum(_ first: FVec, _ second: FVec, _ third: FVec) -> FVec {
+    sk_add_v(sk_add_v(first, second), third)
+}
+
 @inline(__always) func depthwiseTapRow(
     _ p: UnsafePointer<Float>, _ s: Int, _ w: Int, _ masked: Bool, stride2: Bool
 ) -> (FVec, FVec, FVec) {
@@ -317,31 +328,33 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
 }
 
 /// Four stride-1 output rows at columns ox…ox+vw−1 (s = ox − padLeft) from input rows i0…i5, before activation:
-/// each loaded input row feeds up to three of them.
+/// each loaded input row feeds up to three of them. Each output sums its three rows' parts, (b + row 0) + row 1 +
+/// row 2, as a single row does (`depthwiseVector`) and the C kernel (sk_depthwise.h): three short FMA chains in
+/// place of one of nine.
 @inline(__always) func depthwiseStride1Vectors4(
     _ i0: UnsafePointer<Float>, _ i1: UnsafePointer<Float>, _ i2: UnsafePointer<Float>,
     _ i3: UnsafePointer<Float>, _ i4: UnsafePointer<Float>, _ i5: UnsafePointer<Float>,
     _ s: Int, _ w: Int, _ masked: Bool, _ k: DepthwiseTaps, _ b: FVec
 ) -> (FVec, FVec, FVec, FVec) {
     let x0 = depthwiseTapRow(i0, s, w, masked, stride2: false)
-    var a0 = depthwiseRowTaps(b, x0, k.0, k.1, k.2)
+    let a0 = depthwiseRowTaps(b, x0, k.0, k.1, k.2)
     let x1 = depthwiseTapRow(i1, s, w, masked, stride2: false)
-    a0 = depthwiseRowTaps(a0, x1, k.3, k.4, k.5)
-    var a1 = depthwiseRowTaps(b, x1, k.0, k.1, k.2)
+    let q0 = depthwiseRowPart(x1, k.3, k.4, k.5)
+    let a1 = depthwiseRowTaps(b, x1, k.0, k.1, k.2)
     let x2 = depthwiseTapRow(i2, s, w, masked, stride2: false)
-    a0 = depthwiseRowTaps(a0, x2, k.6, k.7, k.8)
-    a1 = depthwiseRowTaps(a1, x2, k.3, k.4, k.5)
-    var a2 = depthwiseRowTaps(b, x2, k.0, k.1, k.2)
+    let y0 = depthwiseSum(a0, q0, depthwiseRowPart(x2, k.6, k.7, k.8))
+    let q1 = depthwiseRowPart(x2, k.3, k.4, k.5)
+    let a2 = depthwiseRowTaps(b, x2, k.0, k.1, k.2)
     let x3 = depthwiseTapRow(i3, s, w, masked, stride2: false)
-    a1 = depthwiseRowTaps(a1, x3, k.6, k.7, k.8)
-    a2 = depthwiseRowTaps(a2, x3, k.3, k.4, k.5)
-    var a3 = depthwiseRowTaps(b, x3, k.0, k.1, k.2)
+    let y1 = depthwiseSum(a1, q1, depthwiseRowPart(x3, k.6, k.7, k.8))
+    let q2 = depthwiseRowPart(x3, k.3, k.4, k.5)
+    let a3 = depthwiseRowTaps(b, x3, k.0, k.1, k.2)
     let x4 = depthwiseTapRow(i4, s, w, masked, stride2: false)
-    a2 = depthwiseRowTaps(a2, x4, k.6, k.7, k.8)
-    a3 = depthwiseRowTaps(a3, x4, k.3, k.4, k.5)
+    let y2 = depthwiseSum(a2, q2, depthwiseRowPart(x4, k.6, k.7, k.8))
+    let q3 = depthwiseRowPart(x4, k.3, k.4, k.5)
     let x5 = depthwiseTapRow(i5, s, w, masked, stride2: false)
-    a3 = depthwiseRowTaps(a3, x5, k.6, k.7, k.8)
-    return (a0, a1, a2, a3)
+    let y3 = depthwiseSum(a3, q3, depthwiseRowPart(x5, k.6, k.7, k.8))
+    return (y0, y1, y2, y3)
 }
 
 /// Input row iy of a channel plane, or the zero row above and below the image.
@@ -383,20 +396,20 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
 }
 
 /// Two stride-2 output rows at columns ox…ox+vw−1 (s = 2·ox − padLeft) from input rows i0…i4 (i2 is the last tap
-/// row of the first and the first of the second), before activation.
+/// row of the first and the first of the second), before activation; each sums its rows' parts as above.
 @inline(__always) func depthwiseStride2Vectors2(
     _ i0: UnsafePointer<Float>, _ i1: UnsafePointer<Float>, _ i2: UnsafePointer<Float>,
     _ i3: UnsafePointer<Float>, _ i4: UnsafePointer<Float>,
     _ s: Int, _ w: Int, _ masked: Bool, _ k: DepthwiseTaps, _ b: FVec
 ) -> (FVec, FVec) {
-    var a0 = depthwiseRowTaps(b, depthwiseTapRow(i0, s, w, masked, stride2: true), k.0, k.1, k.2)
-    a0 = depthwiseRowTaps(a0, depthwiseTapRow(i1, s, w, masked, stride2: true), k.3, k.4, k.5)
+    let a0 = depthwiseRowTaps(b, depthwiseTapRow(i0, s, w, masked, stride2: true), k.0, k.1, k.2)
+    let q0 = depthwiseRowPart(depthwiseTapRow(i1, s, w, masked, stride2: true), k.3, k.4, k.5)
     let x2 = depthwiseTapRow(i2, s, w, masked, stride2: true)
-    a0 = depthwiseRowTaps(a0, x2, k.6, k.7, k.8)
-    var a1 = depthwiseRowTaps(b, x2, k.0, k.1, k.2)
-    a1 = depthwiseRowTaps(a1, depthwiseTapRow(i3, s, w, masked, stride2: true), k.3, k.4, k.5)
-    a1 = depthwiseRowTaps(a1, depthwiseTapRow(i4, s, w, masked, stride2: true), k.6, k.7, k.8)
-    return (a0, a1)
+    let y0 = depthwiseSum(a0, q0, depthwiseRowPart(x2, k.6, k.7, k.8))
+    let a1 = depthwiseRowTaps(b, x2, k.0, k.1, k.2)
+    let q1 = depthwiseRowPart(depthwiseTapRow(i3, s, w, masked, stride2: true), k.3, k.4, k.5)
+    let y1 = depthwiseSum(a1, q1, depthwiseRowPart(depthwiseTapRow(i4, s, w, masked, stride2: true), k.6, k.7, k.8))
+    return (y0, y1)
 }
 
 /// `passes` passes of two consecutive stride-2 output rows, the first from input rows iy…iy+4.
@@ -432,9 +445,9 @@ typealias DepthwiseTaps = (FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec, FVec)
     _ s: Int, _ w: Int, _ masked: Bool, _ k: DepthwiseTaps, _ b: FVec
 ) -> FVec {
     let a0 = depthwiseRowTaps(b, depthwiseTapRow(i0, s, w, masked, stride2: stride2), k.0, k.1, k.2)
-    let a1 = depthwiseRowTaps(FVec(), depthwiseTapRow(i1, s, w, masked, stride2: stride2), k.3, k.4, k.5)
-    let a2 = depthwiseRowTaps(FVec(), depthwiseTapRow(i2, s, w, masked, stride2: stride2), k.6, k.7, k.8)
-    return a0 + a1 + a2
+    let a1 = depthwiseRowPart(depthwiseTapRow(i1, s, w, masked, stride2: stride2), k.3, k.4, k.5)
+    let a2 = depthwiseRowPart(depthwiseTapRow(i2, s, w, masked, stride2: stride2), k.6, k.7, k.8)
+    return depthwiseSum(a0, a1, a2)
 }
 
 /// `rows` single output rows (either stride along x, any along y), the first from input rows iy…iy+2: what the

@@ -128,13 +128,16 @@ static inline void sk_deinterleave2(const float *src, float *even, float *odd, l
 /// are never read, so p may point before or past the row there: the depthwise kernel reads a row's zero padding
 /// this way instead of from a padded copy. Also `sk_even_v`/`sk_odd_v`: the even and odd lanes of the pair (a, b),
 /// a's first (stride-2 columns in registers), `sk_even_next_v` the even lanes of (a, b, next[0]) after the first
-/// (reads next[0] only; the AVX2 form reloads next[−14 ..< 2]); `sk_fmadd_v` a·b + c (SSE2: two instructions), which LLVM never splits
-/// into 128-bit pieces as it did Swift's addingProduct in large kernels. static inline per importing module's -march, like the rest.
+/// (reads next[0] only; the AVX2 form reloads next[−14 ..< 2]); `sk_fmadd_v` a·b + c (SSE2: two instructions),
+/// `sk_mul_v` a·b and `sk_add_v` a + b, which LLVM never splits into 128-bit pieces as it did Swift's addingProduct
+/// and operators in large kernels. static inline per importing module's -march, like the rest.
 #if defined(__AVX512F__)
 static inline __m512 sk_load_lanes_v(const float *p, long lo, long hi) {
     return _mm512_maskz_loadu_ps((__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)), p);
 }
 static inline __m512 sk_fmadd_v(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+static inline __m512 sk_mul_v(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
+static inline __m512 sk_add_v(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
 static inline __m512 sk_even_v(__m512 a, __m512 b) {
     return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
 }
@@ -153,6 +156,8 @@ static inline __m256 sk_load_lanes_v(const float *p, long lo, long hi) {
     return _mm256_maskload_ps(p, m);
 }
 static inline __m256 sk_fmadd_v(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline __m256 sk_mul_v(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+static inline __m256 sk_add_v(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
 static inline __m256 sk_even_v(__m256 a, __m256 b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
 }
@@ -170,6 +175,8 @@ static inline __m128 sk_load_lanes_v(const float *p, long lo, long hi) {
                        lo <= 2 && 2 < hi ? p[2] : 0.0f, lo <= 3 && 3 < hi ? p[3] : 0.0f);
 }
 static inline __m128 sk_fmadd_v(__m128 a, __m128 b, __m128 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+static inline __m128 sk_mul_v(__m128 a, __m128 b) { return _mm_mul_ps(a, b); }
+static inline __m128 sk_add_v(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
 static inline __m128 sk_even_v(__m128 a, __m128 b) { return _mm_shuffle_ps(a, b, 0x88); }
 static inline __m128 sk_odd_v(__m128 a, __m128 b) { return _mm_shuffle_ps(a, b, 0xDD); }
 static inline __m128 sk_even_next_v(__m128 a, __m128 b, const float *next) {
