@@ -61,13 +61,8 @@ extension FloatKernels {
         // im2col rows (kw·nr floats per (ci, ky)).
         let stageRow = strideW &* (nr &+ (kw &- 1) &* dilationW / strideW)
         if wo >= nr && stageRow <= kw &* nr {
-            // A row whose strips would end in a one-vector strip ends in two narrower ones instead (AVX-512: 3 + 1
-            // vectors → 2 + 2): the one-vector tile is bound by its eight broadcasts, at about half the FMA rate.
-            // YOLOX's stem rows are 13 vectors (208 columns).
-            let rowVectors = ceilDiv(wo, vectorWidth)
-            let balancedTail = microVectors >= 3 && rowVectors > microVectors && rowVectors % microVectors == 1
-            let stripsPerRow = balancedTail ? rowVectors / microVectors &+ 1 : ceilDiv(wo, nr)
-            let tailFirst = (microVectors &+ 2) / 2
+            // Each output row in strips (`stripSpan`: YOLOX's stem rows, 13 vectors of 208 columns, as 3+3+3+2+2).
+            let stripsPerRow = ceilDiv(wo, nr)
             let ts = splitTiles(panels: ceilDiv(cout, mr), strips: ho &* stripsPerRow, ith: ith, nth: nth)
             if ts.p0 >= ts.p1 || ts.s0 >= ts.s1 { return }
             // Whole input rows are staged (phases split) into a ring, once each: every strip of an output row reads
@@ -111,19 +106,7 @@ extension FloatKernels {
                         }
                     }
                 }
-                // The last strip of a row uses the narrowest kernel that covers it, shifted left to end at wo:
-                // always whole vectors, overlap not stored twice.
-                let start: Int, vectors: Int
-                if balancedTail && j >= stripsPerRow &- 2 {
-                    let tailStart = (stripsPerRow &- 2) &* microVectors
-                    let last = j == stripsPerRow &- 1
-                    start = (last ? tailStart &+ tailFirst : tailStart) &* vectorWidth
-                    vectors = last ? microVectors &+ 1 &- tailFirst : tailFirst
-                } else {
-                    start = j &* nr
-                    vectors = min(microVectors, ceilDiv(wo &- start, vectorWidth))
-                }
-                let ox0 = min(start, wo &- vectors &* vectorWidth)
+                let (start, ox0, vectors) = stripSpan(j, strips: stripsPerRow, n: wo)
                 let n0 = oy &* wo &+ ox0
                 for p in ts.p0..<ts.p1 {
                     let row0 = p &* mr

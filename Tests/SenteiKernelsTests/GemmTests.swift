@@ -23,6 +23,9 @@ let gemmCases: [GemmCase] = [
     GemmCase(m: 256, n: 169, k: 256, activation: 3),
     GemmCase(m: 32, n: 1000, k: 16, residual: true, activation: 1),
     GemmCase(m: 13, n: 97, k: 0, activation: 2),
+    // Rows one vector past a multiple of the tile at every width (26² = 676: 43, 85, 169 vectors): strips end in
+    // two narrower ones, the last shifted left over a partial vector (49, 100, 200 above reach the same split).
+    GemmCase(m: 24, n: 676, k: 40, ldcPad: 2, activation: 5),
     // The divide forms of silu and sigmoid (codes 5 and 6; codes 3 and 2 where an ISA has none).
     GemmCase(m: 20, n: 113, k: 16, residual: true, activation: 5),
     GemmCase(m: 9, n: 49, k: 17, ldcPad: 3, activation: 6),
