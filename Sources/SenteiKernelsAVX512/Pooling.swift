@@ -80,7 +80,7 @@ extension FloatKernels {
             let src = input + (c &* inputChannelStride &+ (oy / scaleH) &* w)
             let dst = output + (c &* outputChannelStride &+ oy &* wo)
             if scaleW == 2 {
-                for x in 0..<w { let v = src[x]; dst[2 &* x] = v; dst[2 &* x &+ 1] = v }
+                sk_repeat2(src, dst, w)
             } else {
                 for x in 0..<wo { dst[x] = src[x / scaleW] }
             }

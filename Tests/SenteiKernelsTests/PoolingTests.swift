@@ -72,7 +72,8 @@ struct PoolingTests {
         #expect(sk_maxpool_same_f32(big.pointer, 0, big.pointer, 0, 1, 40, 40, 4, Int32(isa.rawValue)) == 0)
     }
 
-    @Test(arguments: KernelISA.supported, [(1, 1, 1, 1, 1), (3, 13, 13, 2, 2), (2, 5, 7, 3, 2), (4, 1, 9, 1, 4)])
+    @Test(arguments: KernelISA.supported, [(1, 1, 1, 1, 1), (3, 13, 13, 2, 2), (2, 5, 7, 3, 2), (4, 1, 9, 1, 4),
+                                           (2, 3, 26, 2, 2), (1, 2, 32, 2, 2)])
     func resizeNearestMatchesReference(isa: KernelISA, shape: (Int, Int, Int, Int, Int)) {
         let (channels, h, w, sh, sw) = shape
         let table = KernelTable(isa: isa)

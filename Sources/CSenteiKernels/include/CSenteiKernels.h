@@ -124,6 +124,37 @@ static inline void sk_deinterleave2(const float *src, float *even, float *odd, l
         odd[t] = src[2 * t + 1];
     }
 }
+/// dst[2t] = dst[2t+1] = src[t] for t < n: a row of the nearest ×2 resize along x (YOLO's upsampling), whose
+/// scalar loop LLVM left element by element (0.018 and 0.021 ms for YOLOX-Nano's two resizes, one thread).
+static inline void sk_repeat2(const float *src, float *dst, long n) {
+    long t = 0;
+#if defined(__AVX512F__)
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (; t + 16 <= n; t += 16) {
+        const __m512 v = _mm512_loadu_ps(src + t);
+        _mm512_storeu_ps(dst + 2 * t, _mm512_permutexvar_ps(lo, v));
+        _mm512_storeu_ps(dst + 2 * t + 16, _mm512_permutexvar_ps(hi, v));
+    }
+    if (t < n) {
+        const long left = n - t;  // 1…15 floats → 2…30 outputs
+        const __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), src + t);
+        const __mmask16 first = left >= 8 ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * left)) - 1u);
+        _mm512_mask_storeu_ps(dst + 2 * t, first, _mm512_permutexvar_ps(lo, v));
+        if (left > 8) _mm512_mask_storeu_ps(dst + 2 * t + 16, (__mmask16)((1u << (2 * left - 16)) - 1u),
+                                            _mm512_permutexvar_ps(hi, v));
+        return;
+    }
+#elif defined(__AVX2__)
+    for (; t + 8 <= n; t += 8) {
+        const __m256 v = _mm256_loadu_ps(src + t);
+        const __m256 a = _mm256_unpacklo_ps(v, v), b = _mm256_unpackhi_ps(v, v);  // per 128-bit lane
+        _mm256_storeu_ps(dst + 2 * t, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(dst + 2 * t + 8, _mm256_permute2f128_ps(a, b, 0x31));
+    }
+#endif
+    for (; t < n; t++) dst[2 * t] = dst[2 * t + 1] = src[t];
+}
 /// Lanes [lo, hi) of the vector at p (0 ≤ lo ≤ hi ≤ the vector width), the other lanes 0. Lanes outside [lo, hi)
 /// are never read, so p may point before or past the row there: the depthwise kernel reads a row's zero padding
 /// this way instead of from a padded copy. Also `sk_even_v`/`sk_odd_v`: the even and odd lanes of the pair (a, b),
