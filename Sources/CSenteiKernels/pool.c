@@ -66,6 +66,7 @@ static void sk_maxpool_same_avx512(const float *src, float *dst, int h, int w, i
         }
     }
 }
+
 // Planes at most one vector wide (YOLOX's 13×13 SPP, yolov8n@320's 10×10 SPPF), all channels in one call: a row is
 // one register, its window's shifted copies are permutes against −∞, and the rows' x-maxima stay in registers for the
 // y pass. Twice as fast as the general kernel on 128 planes of 13×13 (17.8 → 8.9 µs a pool, Zen 5): that one keeps a

@@ -71,8 +71,9 @@ public enum FloatKernels {
 /// last strip narrower than a tile uses the narrowest kernel that covers it, shifted left to end at n, so B is always
 /// read in whole vectors inside the row; the columns it shares with the previous strip are recomputed, not stored
 /// again. Strips that would end in a one-vector strip end in two narrower ones (3 + 1 vectors → 2 + 2): the
-/// one-vector tile is bound by its eight broadcasts, at about half the FMA rate (YOLO maps: 26² = 676 columns are 43
-/// vectors, 52² and 104² one vector past a multiple of three; 128×676×128 took 98–105 µs against 93–94 for 672).
+/// one-vector tile is bound by its eight broadcasts (the staged stem's indirect tile ran at about half the FMA rate;
+/// the GEMM's, Zen 5: 128×64×512 228–237 → 237–243 GFLOP/s, 128×676×128 about 1% faster). YOLO's 26² maps are 43
+/// vectors, 52² and 104² one vector past a multiple of three.
 @inline(__always) func stripSpan(_ j: Int, strips: Int, n: Int) -> (first: Int, start: Int, vectors: Int) {
     let rowVectors = ceilDiv(n, vectorWidth)
     let first: Int, vectors: Int

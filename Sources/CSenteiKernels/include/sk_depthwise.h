@@ -3,11 +3,11 @@
 // Swift passes. One call covers a run of channels: called once per channel, the same passes spent ~500 cycles a call
 // on setup (64 channels at 52²: 38 µs called per channel against 29 µs with the channel loop inside; 26²: 9 against
 // 7). Column by column, every row of a column before the next, so a column's edge masks are built once per channel.
-// Three things made the passes 10–18% faster (harness, 64 channels at 52²: 31.5 → 27.5 µs without activation): the
-// middle passes take their rows straight from the plane (choosing the zero row for each of six rows per pass cost
-// cmovs and spilled pointers), columns inside the row load without masks (masked loads were 20% slower here, Zen 5),
-// and each output sums three per-row parts of three FMAs instead of one chain of nine, (b + row 0) + row 1 + row 2,
-// the order of single rows and of the Swift passes (the same bits).
+// The middle passes take their rows straight from the plane (choosing the zero row for each of six rows per pass cost
+// cmovs and spilled pointers), and each output sums three per-row parts of three FMAs instead of one chain of nine,
+// (b + row 0) + row 1 + row 2, the order of single rows and of the Swift passes (the same bits): 10–18% faster on the
+// YOLO maps (harness, 64 channels at 52²: 31.5 → 27.5 µs without activation). Columns inside the row keep their own
+// copy with plain loads: masked loads everywhere were 20% slower (Zen 5).
 #ifndef SK_DEPTHWISE_H
 #define SK_DEPTHWISE_H
 #include "sk_vecmath.h"
