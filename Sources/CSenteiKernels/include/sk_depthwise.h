@@ -142,7 +142,7 @@ static inline void sk_dw_activate_plane(float *p, long n, int activation) {
     {                                                                                                                \
         const long y_ = 4 * (pass) - pad_top;                                                                        \
         SK_DW_PASS(SK_DW_INPUT_ROW(y_), SK_DW_INPUT_ROW(y_ + 1), SK_DW_INPUT_ROW(y_ + 2), SK_DW_INPUT_ROW(y_ + 3),   \
-                   SK_DW_INPUT_ROW(y_ + 4), SK_DW_INPUT_ROW(y_ + 5), d + (stride2 ? 2 : 4) * (pass) * wo)            \
+                   SK_DW_INPUT_ROW(y_ + 4), SK_DW_INPUT_ROW(y_ + 5), d + pass_rows * (pass) * wo)                    \
     }
 
 /// Every output row of one column vector (output columns ox…ox+15, input from column s; masks m0…m3, stores under
@@ -152,14 +152,14 @@ static inline void sk_dw_activate_plane(float *p, long n, int activation) {
     float *const d = dst + ox;                                                                                       \
     for (long pass = 0; pass < first; pass++) SK_DW_EDGE_PASS(pass)                                                  \
     const float *r = plane + (4 * first - pad_top) * w + s;                                                          \
-    float *o = d + (stride2 ? 2 : 4) * first * wo;                                                                   \
+    float *o = d + pass_rows * first * wo;                                                                           \
     for (long pass = first; pass < last; pass++) {                                                                   \
         SK_DW_PASS(r, r + w, r + 2 * w, r + 3 * w, r + 4 * w, r + 5 * w, o)                                          \
         r += 4 * w;                                                                                                  \
-        o += (stride2 ? 2 : 4) * wo;                                                                                 \
+        o += pass_rows * wo;                                                                                         \
     }                                                                                                                \
     for (long pass = last; pass < passes; pass++) SK_DW_EDGE_PASS(pass)                                              \
-    for (long oy = (stride2 ? 2 : 4) * passes; oy < ho; oy++) {                                                      \
+    for (long oy = pass_rows * passes; oy < ho; oy++) {                                                              \
         const long y = (stride2 ? 2 * oy : oy) - pad_top;                                                            \
         __m512 p0, p1, p2;                                                                                           \
         { SK_DW_TAPS(SK_DW_INPUT_ROW(y), x0, x1, x2) p0 = SK_DW_ROW(b, x0, x1, x2, k0, k1, k2); }                    \
@@ -177,8 +177,9 @@ static inline __attribute__((always_inline)) void sk_dw3x3_channels(
     const int stride2, const int activation, int deferred) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const long passes = stride2 ? ho / 2 : ho / 4, reads = stride2 ? 5 : 6;
-    // Passes [first, last) read only rows inside the plane (pass p reads rows 4p − pad_top … 4p − pad_top + reads − 1).
+    // A pass writes pass_rows output rows from `reads` input rows (input rows advance by 4 a pass at either stride).
+    const long pass_rows = stride2 ? 2 : 4, passes = ho / pass_rows, reads = stride2 ? 5 : 6;
+    // Passes [first, last) read only rows inside the plane (pass p reads rows 4p − pad_top ..< 4p − pad_top + reads).
     long first = (pad_top + 3) / 4, last = (h - reads + pad_top) / 4 + 1;
     if (h < reads) last = 0;
     last = last < passes ? last : passes;
